@@ -1,0 +1,70 @@
+// Certificate signing requests. The agent builds them (BuildCsr); the CA
+// parses and checks them (ParsedCsr::Parse) before any policy decision.
+//
+// Parse accepts only what rotor can safely sign; each refusal is an
+// InvalidArgument whose message says what was wrong, e.g.
+//   "CSR is empty"
+//   "CSR of 20000 bytes exceeds the 16384-byte limit"
+//   "CSR is not valid DER PKCS#10: ..."
+//   "CSR has 3 trailing bytes after its DER encoding"
+//   "RSA key of 1024 bits is below the 2048-bit minimum" (see CheckKeyAllowed)
+//   "CSR signature does not verify"
+//   "CSR has no subjectAltName; put the SPIFFE ID in a URI SAN"
+//   "CSR requests a CA certificate (basicConstraints CA:TRUE); rotor issues
+//    only end-entity certificates"
+//   "CSR subjectAltName has an unsupported name type (IP address); only URI
+//    and DNS names are accepted"
+//
+// Thread-safety: ParsedCsr is immutable after Parse.
+#ifndef ROTOR_PKI_CSR_H_
+#define ROTOR_PKI_CSR_H_
+
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "pki/key.h"
+#include "pki/ssl_ptr.h"
+
+namespace rotor::pki {
+
+inline constexpr size_t kMaxCsrBytes = 16 * 1024;
+
+// Builds a DER PKCS#10 request signed by `key`, with an empty subject and a
+// subjectAltName of `spiffe_id` (URI; omitted when empty) and `dns_names`.
+absl::StatusOr<std::string> BuildCsr(const PrivateKey& key,
+                                     absl::string_view spiffe_id,
+                                     absl::Span<const std::string> dns_names);
+
+class ParsedCsr {
+ public:
+  // Parses and checks a DER CSR: size, encoding, no trailing bytes, key type,
+  // signature, SANs (URI and DNS only, at least one), no CA:TRUE request.
+  static absl::StatusOr<ParsedCsr> Parse(absl::string_view der);
+
+  ParsedCsr(ParsedCsr&&) = default;
+  ParsedCsr& operator=(ParsedCsr&&) = default;
+
+  const std::vector<std::string>& uris() const { return uris_; }
+  const std::vector<std::string>& dns_names() const { return dns_names_; }
+
+  // The SubjectPublicKeyInfo exactly as it appears in the CSR (DER), so the
+  // issuer can copy it into the certificate without re-encoding the key.
+  const std::string& public_key_der() const { return public_key_der_; }
+  EVP_PKEY* public_key() const { return X509_REQ_get0_pubkey(req_.get()); }
+  KeyInfo key_info() const { return DescribeKey(public_key()); }
+
+ private:
+  ParsedCsr() = default;
+
+  SslPtr<X509_REQ> req_;
+  std::string public_key_der_;
+  std::vector<std::string> uris_;
+  std::vector<std::string> dns_names_;
+};
+
+}  // namespace rotor::pki
+
+#endif  // ROTOR_PKI_CSR_H_
