@@ -22,8 +22,11 @@ struct CrlOptions {
   absl::Time next_update;
 };
 
-// Builds and signs a CRL; returns DER. InvalidArgument for a bad serial or
-// next_update not after this_update.
+// Builds and signs a CRL; returns DER. Entries are listed in serial order;
+// serials are normalised (pki/serial.h). InvalidArgument for a bad or
+// duplicated serial, a time that cannot be encoded, or next_update not after
+// this_update; FailedPrecondition if the signer's key does not match its
+// certificate.
 absl::StatusOr<std::string> BuildCrl(const Signer& signer,
                                      absl::Span<const RevokedCertificate> revoked,
                                      const CrlOptions& options);

@@ -36,11 +36,20 @@ struct OcspOptions {
   size_t max_request_bytes = 16 * 1024;
 };
 
-// Returns the DER OCSPResponse. Not OK only on internal failures (signing).
+// Returns the DER OCSPResponse: malformedRequest for a request that is
+// empty, larger than max_request_bytes, does not parse, has trailing bytes or
+// asks about no certificate; otherwise successful, signed with `signer`
+// (responder ID by key hash, signer certificate included, producedAt and
+// thisUpdate = options.now). Not OK only on internal failures (signing); the
+// caller should then answer with OcspInternalErrorResponse().
 absl::StatusOr<std::string> AnswerOcspRequest(absl::string_view request_der,
                                               const Signer& signer,
                                               OcspLookup lookup,
                                               const OcspOptions& options);
+
+// The DER of an unsigned internalError OCSPResponse. Not OK only if OpenSSL
+// cannot allocate.
+absl::StatusOr<std::string> OcspInternalErrorResponse();
 
 }  // namespace rotor::pki
 
