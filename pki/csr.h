@@ -33,7 +33,10 @@ namespace rotor::pki {
 inline constexpr size_t kMaxCsrBytes = 16 * 1024;
 
 // Builds a DER PKCS#10 request signed by `key`, with an empty subject and a
-// subjectAltName of `spiffe_id` (URI; omitted when empty) and `dns_names`.
+// subjectAltName of `spiffe_id` (URI; omitted when empty) and `dns_names`,
+// critical because the subject is empty. The names are not validated here
+// (the agent's config and the CA's policy do that). InvalidArgument if both
+// are empty (Parse would refuse such a CSR); Internal if OpenSSL fails.
 absl::StatusOr<std::string> BuildCsr(const PrivateKey& key,
                                      absl::string_view spiffe_id,
                                      absl::Span<const std::string> dns_names);
