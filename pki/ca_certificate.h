@@ -6,6 +6,8 @@
 //   basicConstraints critical CA:TRUE pathlen:0, keyUsage critical
 //   keyCertSign + cRLSign (+ digitalSignature, to sign OCSP responses), SKI,
 //   AKI, URI SAN spiffe://<trust_domain>; notAfter capped at the parent's.
+// Both are backdated by kBackdate (pki/certificate_builder.h), like leaves,
+// so that a leaf issued right away never starts before its CA.
 //
 // Time and randomness are parameters.
 #ifndef ROTOR_PKI_CA_CERTIFICATE_H_
@@ -27,14 +29,16 @@ struct CaCertificateOptions {
   absl::Duration validity = absl::Hours(24 * 365 * 10);
 };
 
-// Self-signed root for `key`. InvalidArgument for a bad trust domain or
-// non-positive validity.
+// Self-signed root for `key`. InvalidArgument for a bad trust domain, an
+// empty (or over 64 characters) common name, non-positive validity, or a key
+// type rotor does not accept (CheckKeyAllowed); Internal on OpenSSL failures.
 absl::StatusOr<Certificate> BuildRootCertificate(
     const PrivateKey& key, const CaCertificateOptions& options, absl::Time now,
     Random& random);
 
 // Intermediate for `public_key`, signed by `parent`. InvalidArgument if the
-// parent is not a CA or has expired at `now`.
+// options are bad (as for the root), the key is not accepted, the parent is
+// not a CA, has expired at `now`, or its key does not match its certificate.
 absl::StatusOr<Certificate> BuildIntermediateCertificate(
     const EVP_PKEY* public_key, const CaCertificateOptions& options,
     const Signer& parent, absl::Time now, Random& random);
