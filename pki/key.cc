@@ -70,7 +70,8 @@ std::string KeyInfo::Describe() const {
     case KeyAlgorithm::kOther:
       break;
   }
-  return curve.empty() ? absl::StrCat("unknown ", bits, "-bit key") : curve;
+  if (curve.empty()) return absl::StrCat("unknown ", bits, "-bit key");
+  return bits > 0 ? absl::StrCat(curve, " ", bits) : curve;
 }
 
 KeyInfo DescribeKey(const EVP_PKEY* key) {
@@ -134,8 +135,8 @@ absl::Status CheckKeyAllowed(const EVP_PKEY* key) {
       break;
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      info.curve.empty() ? "this key type" : info.curve + " keys",
-      " is not supported; ", kAccepted));
+      info.curve.empty() ? "this key type is" : info.curve + " keys are",
+      " not supported; ", kAccepted));
 }
 
 const EVP_MD* SignatureDigest(const EVP_PKEY* key) {
