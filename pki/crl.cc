@@ -100,28 +100,24 @@ absl::Status AddCrlExtensions(X509_CRL* crl, X509* signer, uint64_t number) {
   return absl::OkStatus();
 }
 
-// One encoded reasonCode extension per code, built once and copied into each
-// entry (X509_REVOKED_add_ext duplicates it), instead of encoding the same
-// few bytes for every entry.
-using ReasonExtensions =
-    std::array<SslPtr<X509_EXTENSION>, kMaxReasonCode + 1>;
+// One ASN1_ENUMERATED per reason code, built once: an entry's reasonCode
+// extension is encoded from it and pushed without the copy that
+// X509_REVOKED_add_ext makes (which would cost a DER round trip per entry).
+using ReasonValues = std::array<SslPtr<ASN1_STRING>, kMaxReasonCode + 1>;
 
-absl::StatusOr<X509_EXTENSION*> ReasonExtension(ReasonExtensions& cache,
-                                                RevocationReason reason) {
+absl::StatusOr<ASN1_ENUMERATED*> ReasonValue(ReasonValues& cache,
+                                             RevocationReason reason) {
   int code = static_cast<int>(reason);
-  if (code < 0 || code > kMaxReasonCode) {
+  if (code < 0 || code > kMaxReasonCode || code == 7) {
     return absl::InvalidArgumentError(
-        absl::StrCat("revocation reason code ", code, " is out of range"));
+        absl::StrCat("revocation reason code ", code, " is not a CRLReason"));
   }
-  SslPtr<X509_EXTENSION>& slot = cache[static_cast<size_t>(code)];
+  SslPtr<ASN1_STRING>& slot = cache[static_cast<size_t>(code)];
   if (slot == nullptr) {
-    SslPtr<ASN1_STRING> value(ASN1_ENUMERATED_new());
-    if (value == nullptr || ASN1_ENUMERATED_set(value.get(), code) != 1) {
+    slot.reset(ASN1_ENUMERATED_new());
+    if (slot == nullptr || ASN1_ENUMERATED_set(slot.get(), code) != 1) {
+      slot.reset();
       return SslInternalError("cannot encode a revocation reason");
-    }
-    slot.reset(X509V3_EXT_i2d(NID_crl_reason, /*crit=*/0, value.get()));
-    if (slot == nullptr) {
-      return SslInternalError("cannot build a reasonCode extension");
     }
   }
   return slot.get();
@@ -130,7 +126,7 @@ absl::StatusOr<X509_EXTENSION*> ReasonExtension(ReasonExtensions& cache,
 absl::Status AddEntries(X509_CRL* crl, absl::Span<const CheckedEntry> entries) {
   SslPtr<ASN1_STRING> date(ASN1_TIME_new());
   if (date == nullptr) return SslInternalError("ASN1_TIME_new");
-  ReasonExtensions reasons;
+  ReasonValues reasons;
   for (const CheckedEntry& entry : entries) {
     SslPtr<X509_REVOKED> revoked(X509_REVOKED_new());
     if (revoked == nullptr) return SslInternalError("X509_REVOKED_new");
@@ -147,9 +143,10 @@ absl::Status AddEntries(X509_CRL* crl, absl::Span<const CheckedEntry> entries) {
     }
     // RFC 5280 section 5.3.1: the unspecified reason SHOULD be absent.
     if (entry.source->reason != RevocationReason::kUnspecified) {
-      ROTOR_ASSIGN_OR_RETURN(X509_EXTENSION * ext,
-                             ReasonExtension(reasons, entry.source->reason));
-      if (X509_REVOKED_add_ext(revoked.get(), ext, -1) != 1) {
+      ROTOR_ASSIGN_OR_RETURN(ASN1_ENUMERATED * reason,
+                             ReasonValue(reasons, entry.source->reason));
+      if (X509_REVOKED_add1_ext_i2d(revoked.get(), NID_crl_reason, reason,
+                                    /*crit=*/0, X509V3_ADD_APPEND) != 1) {
         return SslInternalError("cannot add a reasonCode extension");
       }
     }
