@@ -40,6 +40,14 @@ int PassphraseCallback(char* buf, int size, int /*rwflag*/, void* u) {
   return static_cast<int>(passphrase->size());
 }
 
+absl::Status CheckPassphraseLength(absl::string_view passphrase) {
+  if (passphrase.size() <= kMaxPassphraseBytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("passphrase of ", passphrase.size(),
+                   " bytes is longer than the ", kMaxPassphraseBytes,
+                   "-byte limit"));
+}
+
 }  // namespace
 
 absl::StatusOr<KeyType> ParseKeyType(absl::string_view name) {
@@ -194,6 +202,7 @@ absl::StatusOr<PrivateKey> PrivateKey::FromPem(absl::string_view pem,
         "PEM holds no private key (expected a BEGIN PRIVATE KEY block)");
   }
   bool encrypted = pem.find("ENCRYPTED") != absl::string_view::npos;
+  ROTOR_RETURN_IF_ERROR(CheckPassphraseLength(passphrase));
   if (encrypted && passphrase.empty()) {
     return absl::InvalidArgumentError(
         "private key is encrypted; a passphrase is needed to read it");
@@ -213,14 +222,16 @@ absl::StatusOr<PrivateKey> PrivateKey::FromPem(absl::string_view pem,
 
 absl::StatusOr<PrivateKey> PrivateKey::Load(const std::string& path,
                                             absl::string_view passphrase) {
-  ROTOR_ASSIGN_OR_RETURN(std::string pem_text, ReadFile(path, 1 << 20));
-  SecretString pem(std::move(pem_text));
-  absl::StatusOr<PrivateKey> key = FromPem(pem.view(), passphrase);
-  if (!key.ok()) {
-    return absl::Status(key.status().code(),
+  auto with_path = [&path](const absl::Status& status) {
+    return absl::Status(status.code(),
                         absl::StrCat("failed to load private key from ", path,
-                                     ": ", key.status().message()));
-  }
+                                     ": ", status.message()));
+  };
+  absl::StatusOr<std::string> pem_text = ReadFile(path, 1 << 20);
+  if (!pem_text.ok()) return with_path(pem_text.status());
+  SecretString pem(*std::move(pem_text));
+  absl::StatusOr<PrivateKey> key = FromPem(pem.view(), passphrase);
+  if (!key.ok()) return with_path(key.status());
   return key;
 }
 
@@ -239,9 +250,7 @@ absl::StatusOr<SecretString> PrivateKey::ToPem(
     ok = PEM_write_bio_PKCS8PrivateKey(bio.get(), key_.get(), nullptr, nullptr,
                                        0, nullptr, nullptr);
   } else {
-    if (passphrase.size() > INT_MAX) {
-      return absl::InvalidArgumentError("passphrase is too long");
-    }
+    ROTOR_RETURN_IF_ERROR(CheckPassphraseLength(passphrase));
     // PKCS#5 v2.0: PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC.
     ok = PEM_write_bio_PKCS8PrivateKey(
         bio.get(), key_.get(), EVP_aes_256_cbc(), passphrase.data(),

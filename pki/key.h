@@ -54,17 +54,25 @@ absl::Status CheckKeyAllowed(const EVP_PKEY* key);
 // Ed25519, SHA-256 otherwise.
 const EVP_MD* SignatureDigest(const EVP_PKEY* key);
 
+// The longest passphrase rotor encrypts or decrypts a key with: OpenSSL's PEM
+// reader hands its passphrase callback a buffer of PEM_BUFSIZE (1024) bytes,
+// so a longer one could encrypt a key that nothing could ever decrypt.
+inline constexpr size_t kMaxPassphraseBytes = 1024;
+
 class PrivateKey {
  public:
   // Generates a new key from the OS CSPRNG.
   static absl::StatusOr<PrivateKey> Generate(KeyType type);
 
   // Parses a PKCS#8 (or traditional) PEM private key. An encrypted key needs
-  // its passphrase; a wrong or missing one fails with InvalidArgument.
+  // its passphrase; a wrong or missing one, or one longer than
+  // kMaxPassphraseBytes, fails with InvalidArgument.
   static absl::StatusOr<PrivateKey> FromPem(absl::string_view pem,
                                             absl::string_view passphrase = {});
 
-  // Reads and parses a key file; errors name the path.
+  // Reads and parses a key file. Every error starts "failed to load private
+  // key from <path>: " and keeps the code of the failure (NotFound for a
+  // missing file, InvalidArgument for a bad key or passphrase).
   static absl::StatusOr<PrivateKey> Load(const std::string& path,
                                          absl::string_view passphrase = {});
 
@@ -75,7 +83,8 @@ class PrivateKey {
   PrivateKey& operator=(PrivateKey&&) = default;
 
   // PKCS#8 PEM. With a passphrase the key is encrypted with AES-256-CBC under
-  // a PBKDF2-HMAC-SHA256 derived key (PKCS#5 v2.0).
+  // a PBKDF2-HMAC-SHA256 derived key (PKCS#5 v2.0). InvalidArgument if the
+  // passphrase is longer than kMaxPassphraseBytes.
   absl::StatusOr<SecretString> ToPem(absl::string_view passphrase = {}) const;
 
   // Writes ToPem() to `path` with WriteFileAtomically: the file is created
