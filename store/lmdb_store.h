@@ -1,0 +1,210 @@
+// The embedded certificate store: one LMDB environment in a folder
+// (DATA_DIR/store/), one named database per table and per secondary index:
+//
+//   certificates               serial -> CertificateRecord
+//   certificates_by_node       sha256(node_name) | serial -> ""
+//   certificates_by_spiffe_id  sha256(spiffe_id) | serial -> ""
+//   certificates_by_not_after  not_after (8 bytes, big-endian) | serial -> ""
+//   revoked                    serial -> ""
+//   join_tokens                token hash -> JoinTokenRecord
+//   entries                    id -> RegistrationEntryRecord
+//   audit                      sequence (8 bytes, big-endian) -> AuditRecord
+//   meta                       "schema_version", "crl_number" -> MetaCounter
+//
+// Values are the versioned protobuf messages of proto/rotor/v1/store.proto.
+// Names are hashed in index keys so that any length fits LMDB's 511-byte key
+// limit; listing checks the record itself, so a hash collision could never
+// return a wrong record.
+//
+// Writes are durable before they return. With group commit (the default)
+// they go through one writer thread that commits everything pending in one
+// transaction; each write runs in its own nested transaction, so one that
+// fails (a duplicate serial) fails alone. Reads use short read-only
+// transactions, never held across calls.
+//
+// When a write finds the memory map full, the store doubles the map (up to
+// max_map_size) and retries; at the limit the write fails with
+// ResourceExhausted naming the limit, and nothing of it is stored.
+//
+// Thread-safety: all methods are safe from any thread. The destructor
+// finishes writes already queued; REQUIRES: no call is in progress when it
+// runs. Do not open the same folder twice in one process (LMDB's locks are
+// per process); BackupStore() in backup.h is for other processes, Backup()
+// below for this one.
+#ifndef ROTOR_STORE_LMDB_STORE_H_
+#define ROTOR_STORE_LMDB_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "store/group_commit.h"
+#include "store/lmdb_txn.h"
+#include "store/store.h"
+
+namespace rotor::store {
+
+// The layout version this binary reads and writes (the meta table's
+// "schema_version"). Opening a store with a newer one fails; an older one is
+// migrated when opened.
+inline constexpr uint32_t kSchemaVersion = 1;
+
+struct LmdbStoreOptions {
+  // Size of the memory map when a store is first opened; it grows by
+  // doubling as needed. LMDB rounds it to whole pages.
+  size_t initial_map_size = size_t{64} << 20;
+  // The map never grows past this (ca.yaml store.max_size_mb).
+  size_t max_map_size = size_t{16} << 30;
+  // Commit concurrent writes together (one fsync per batch). Off: every
+  // write is its own transaction and fsync.
+  bool group_commit = true;
+  // Most writes in one group commit.
+  size_t max_batch_size = 1024;
+  // Read transactions that may be open at once, across all threads.
+  unsigned max_readers = 1024;
+};
+
+class LmdbStore final : public CertificateStore {
+ public:
+  // Opens the store in `dir`, creating the folder (0700) and an empty store
+  // if there is none. A store with a schema version newer than
+  // kSchemaVersion gives FailedPrecondition ("store schema version 3 is newer
+  // than this rotor-ca supports (1); upgrade rotor-ca") and is left
+  // untouched; an older one is migrated in one transaction. InvalidArgument
+  // for inconsistent options; otherwise the LMDB or file error with the path.
+  static absl::StatusOr<std::unique_ptr<LmdbStore>> Open(
+      const std::string& dir, const LmdbStoreOptions& options = {});
+
+  ~LmdbStore() override;
+  LmdbStore(const LmdbStore&) = delete;
+  LmdbStore& operator=(const LmdbStore&) = delete;
+
+  absl::Status PutCertificate(const CertificateRecord& record) override;
+  absl::StatusOr<std::optional<CertificateRecord>> GetCertificate(
+      absl::string_view serial) override;
+  absl::StatusOr<CertificatePage> ListCertificates(
+      const CertificateFilter& filter, absl::string_view cursor,
+      int limit) override;
+  absl::StatusOr<CertificateRecord> RevokeCertificate(
+      absl::string_view serial, pki::RevocationReason reason, absl::Time time,
+      absl::string_view actor) override;
+  absl::StatusOr<std::vector<pki::RevokedCertificate>> ListRevoked(
+      absl::Time not_after_after) override;
+  absl::StatusOr<uint64_t> NextCrlNumber() override;
+  absl::Status CreateJoinToken(absl::string_view token_hash,
+                               absl::string_view node_name,
+                               absl::Time created_at, absl::Time expires_at,
+                               absl::string_view actor) override;
+  absl::StatusOr<std::string> ConsumeJoinToken(absl::string_view token_hash,
+                                               absl::Time now) override;
+  absl::Status CreateEntry(const RegistrationEntry& entry) override;
+  absl::StatusOr<std::vector<RegistrationEntry>> ListEntries() override;
+  absl::Status DeleteEntry(absl::string_view id, absl::Time time,
+                           absl::string_view actor) override;
+  absl::StatusOr<std::vector<RegistrationEntry>> MatchEntries(
+      absl::string_view node_name) override;
+  absl::StatusOr<uint64_t> AppendAudit(const AuditRecord& record) override;
+  absl::StatusOr<AuditPage> ListAudit(uint64_t after_sequence,
+                                      int limit) override;
+  absl::StatusOr<StoreStats> GetStats() override;
+
+  // Writes a consistent, compacted copy of the store to `out_file` while
+  // the store stays in use (one read transaction; writers go on). Contains
+  // every write acknowledged before the call. AlreadyExists if `out_file`
+  // exists; the file is created 0600 and appears only once complete.
+  absl::Status Backup(const std::string& out_file);
+
+  // Entry counts of every secondary index, for consistency checks: each of
+  // by_node, by_spiffe_id and by_not_after must equal the certificate count.
+  struct IndexCounts {
+    uint64_t certificates = 0;
+    uint64_t by_node = 0;
+    uint64_t by_spiffe_id = 0;
+    uint64_t by_not_after = 0;
+    uint64_t revoked = 0;
+  };
+  absl::StatusOr<IndexCounts> GetIndexCounts();
+
+  // The schema version the store had when it was opened (before migration).
+  uint32_t opened_schema_version() const { return opened_schema_version_; }
+  // The current size of the memory map in bytes.
+  size_t map_size() const;
+  // Group-commit counters (all zero without group commit).
+  GroupCommitter::Stats commit_stats() const;
+
+  // The named databases; public so backup.cc and tests can read the layout.
+  struct Tables {
+    MDB_dbi certificates = 0;
+    MDB_dbi by_node = 0;
+    MDB_dbi by_spiffe_id = 0;
+    MDB_dbi by_not_after = 0;
+    MDB_dbi revoked = 0;
+    MDB_dbi join_tokens = 0;
+    MDB_dbi entries = 0;
+    MDB_dbi audit = 0;
+    MDB_dbi meta = 0;
+  };
+  static constexpr const char* kMetaTable = "meta";
+  static constexpr const char* kSchemaVersionKey = "schema_version";
+
+  // The schema version recorded in the environment `txn` reads, or
+  // std::nullopt if it has none (a new store). Opens no table for writing.
+  static absl::StatusOr<std::optional<uint32_t>> ReadSchemaVersion(
+      const LmdbTxn& txn);
+  // FailedPrecondition ("store schema version 3 is newer than this rotor-ca
+  // supports (1); upgrade rotor-ca (<where>)") if `version` is too new.
+  static absl::Status CheckSchemaVersion(uint32_t version,
+                                         absl::string_view where);
+
+ private:
+  LmdbStore(std::string dir, LmdbStoreOptions options, LmdbEnvPtr env);
+
+  absl::Status Initialize();
+  absl::Status InitializeOnce();
+
+  // Runs `apply` in a write transaction (through the group committer when
+  // enabled) and returns once it is durable or has failed.
+  absl::Status Write(absl::FunctionRef<absl::Status(LmdbTxn&)> apply);
+  // Applies and commits a batch, growing the map and retrying when full.
+  void RunBatch(absl::Span<PendingWrite* const> writes)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
+  absl::Status TryBatch(absl::Span<PendingWrite* const> writes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Doubles the map up to max_map_size. ResourceExhausted at the limit.
+  absl::Status GrowMap() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
+  // Runs `read` in a fresh read-only transaction.
+  template <typename T>
+  absl::StatusOr<T> Read(absl::FunctionRef<absl::StatusOr<T>(LmdbTxn&)> read)
+      ABSL_LOCKS_EXCLUDED(map_mu_);
+
+  // Appends an audit record within `txn`; returns its sequence.
+  absl::StatusOr<uint64_t> AppendAuditInTxn(LmdbTxn& txn, AuditRecord record);
+
+  const std::string dir_;
+  const LmdbStoreOptions options_;
+  LmdbEnvPtr env_;
+  Tables tables_;
+  uint32_t opened_schema_version_ = 0;
+
+  // Serializes write transactions in this process, so the map is never
+  // resized under one.
+  absl::Mutex write_mu_;
+  // Held shared by every read transaction and exclusively while the map is
+  // resized: a resize moves the map under any open reader.
+  mutable absl::Mutex map_mu_;
+
+  std::unique_ptr<GroupCommitter> committer_;
+};
+
+}  // namespace rotor::store
+
+#endif  // ROTOR_STORE_LMDB_STORE_H_
