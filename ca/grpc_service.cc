@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "ca/caller.h"
 #include "ca/grpc_status.h"
@@ -102,43 +101,25 @@ void ToProto(const store::RegistrationEntry& entry, v1::Entry* out) {
   out->set_created_by(entry.created_by);
 }
 
-std::string CallerName(const Caller& caller) {
-  return caller.spiffe_id.empty() ? "-" : caller.spiffe_id;
-}
-
-std::string FirstOr(const std::vector<std::string>& values,
-                    absl::string_view fallback) {
-  return values.empty() ? std::string(fallback) : values.front();
-}
-
 // --- Running a unary call ---
 
-void CountAndLogRefusal(CaMetrics* metrics, absl::string_view method,
-                        const Caller& caller, const absl::Status& status) {
-  const std::string code = absl::StatusCodeToString(status.code());
-  metrics->refused().Increment(code);
-  LogWarning("refused", {{"method", std::string(method)},
-                         {"peer", caller.peer},
-                         {"caller", CallerName(caller)},
-                         {"serial", caller.serial.empty() ? "-" : caller.serial},
-                         {"code", code},
-                         {"reason", std::string(status.message())}});
+// The core logs its own refusals, issuances and revocations in one line
+// each; this layer logs only what the core never saw.
+void CountRefusal(CaMetrics* metrics, const absl::Status& status) {
+  metrics->refused().Increment(absl::StatusCodeToString(status.code()));
 }
 
-void LogIssued(const IssuedCertificate& issued, absl::string_view kind,
-               const Caller& caller, CaMetrics* metrics) {
-  metrics->issued().Increment(kind);
-  LogInfo("issued",
-          {{"serial", issued.leaf.SerialHex()},
-           {"kind", std::string(kind)},
-           {"identity", FirstOr(issued.leaf.UriSans(), "-")},
-           {"dns", absl::StrJoin(issued.leaf.DnsSans(), ",")},
-           {"not_after", absl::FormatTime(absl::RFC3339_sec,
-                                          issued.leaf.NotAfter(),
-                                          absl::UTCTimeZone())},
-           {"caller", CallerName(caller)},
-           {"peer", caller.peer},
-           {"outcome", "ok"}});
+// A refusal by the transport (the client certificate could not be read):
+// counted and logged here.
+void CountAndLogTransportRefusal(CaMetrics* metrics, absl::string_view method,
+                                 absl::string_view peer,
+                                 const absl::Status& status) {
+  CountRefusal(metrics, status);
+  LogWarning("refused",
+             {{"method", std::string(method)},
+              {"peer", std::string(peer)},
+              {"outcome", absl::StatusCodeToString(status.code())},
+              {"error", std::string(status.message())}});
 }
 
 // Reads the caller, then runs `body(caller)` (returning absl::Status and
@@ -152,8 +133,8 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::StatusOr<Caller> caller = CallerFromContext(*context);
   if (!caller.ok()) {
-    CountAndLogRefusal(metrics, method, Caller{.peer = context->peer()},
-                       caller.status());
+    CountAndLogTransportRefusal(metrics, method, context->peer(),
+                                caller.status());
     reactor->Finish(ToGrpcStatus(caller.status()));
     return reactor;
   }
@@ -167,7 +148,7 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
                            std::chrono::steady_clock::now() - start)
                            .count());
     }
-    if (!status.ok()) CountAndLogRefusal(metrics, method, caller, status);
+    if (!status.ok()) CountRefusal(metrics, status);
     reactor->Finish(ToGrpcStatus(status));
   });
   return reactor;
@@ -407,7 +388,7 @@ grpc::ServerUnaryReactor* NodeServiceImpl::Attest(
         absl::StatusOr<IssuedCertificate> issued = authority_->Attest(
             caller, request->join_token(), request->csr_der());
         if (!issued.ok()) return issued.status();
-        LogIssued(*issued, "node", caller, metrics_);
+        metrics_->issued().Increment("node");
         ToProto(*issued, response->mutable_node());
         ToProto(authority_->GetBundle(), response->mutable_bundle());
         return absl::OkStatus();
@@ -424,7 +405,7 @@ grpc::ServerUnaryReactor* NodeServiceImpl::RenewNode(
         absl::StatusOr<IssuedCertificate> issued =
             authority_->RenewNode(caller, request->csr_der());
         if (!issued.ok()) return issued.status();
-        LogIssued(*issued, "node", caller, metrics_);
+        metrics_->issued().Increment("node");
         ToProto(*issued, response->mutable_node());
         ToProto(authority_->GetBundle(), response->mutable_bundle());
         return absl::OkStatus();
@@ -444,7 +425,7 @@ grpc::ServerUnaryReactor* NodeServiceImpl::SignWorkload(
         absl::StatusOr<IssuedCertificate> issued =
             authority_->SignWorkload(caller, request->csr_der(), ttl);
         if (!issued.ok()) return issued.status();
-        LogIssued(*issued, "workload", caller, metrics_);
+        metrics_->issued().Increment("workload");
         ToProto(*issued, response->mutable_certificate());
         ToProto(authority_->GetBundle(), response->mutable_bundle());
         ToProto(authority_->GetCrl(), response->mutable_crl());
@@ -459,10 +440,13 @@ grpc::ServerWriteReactor<v1::Update>* NodeServiceImpl::WatchUpdates(
   absl::StatusOr<std::string> node =
       caller.ok() ? authority_->AuthenticateNode(*caller)
                   : absl::StatusOr<std::string>(caller.status());
+  if (!caller.ok()) {
+    CountAndLogTransportRefusal(metrics_, "WatchUpdates", context->peer(),
+                                caller.status());
+    return new RefusedWatch(caller.status());
+  }
   if (!node.ok()) {
-    CountAndLogRefusal(metrics_, "WatchUpdates",
-                       caller.ok() ? *caller : Caller{.peer = context->peer()},
-                       node.status());
+    CountRefusal(metrics_, node.status());
     return new RefusedWatch(node.status());
   }
   auto* reactor = new WatchReactor(this, *std::move(caller), *node);
@@ -500,12 +484,6 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateJoinToken(
         absl::StatusOr<JoinToken> token =
             authority_->CreateJoinToken(caller, request->node_name(), ttl);
         if (!token.ok()) return token.status();
-        LogInfo("join token created",
-                {{"node", token->node_name},
-                 {"expires_at", absl::FormatTime(absl::RFC3339_sec,
-                                                 token->expires_at,
-                                                 absl::UTCTimeZone())},
-                 {"caller", CallerName(caller)}});
         response->set_token(token->token);
         response->set_node_name(token->node_name);
         ToProto(token->expires_at, response->mutable_expires_at());
@@ -530,10 +508,6 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateEntry(
         absl::StatusOr<store::RegistrationEntry> entry =
             authority_->CreateEntry(caller, entry_request);
         if (!entry.ok()) return entry.status();
-        LogInfo("entry created", {{"id", entry->id},
-                                  {"node_glob", entry->node_glob},
-                                  {"spiffe_id", entry->spiffe_id},
-                                  {"caller", CallerName(caller)}});
         ToProto(*entry, response);
         return absl::OkStatus();
       });
@@ -559,12 +533,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DeleteEntry(
     const v1::DeleteEntryRequest* request, v1::DeleteEntryResponse*) {
   return RunUnary(context, pool_, metrics_, "DeleteEntry",
                   [this, request](const Caller& caller) -> absl::Status {
-                    absl::Status status =
-                        authority_->DeleteEntry(caller, request->id());
-                    if (!status.ok()) return status;
-                    LogInfo("entry deleted", {{"id", request->id()},
-                                              {"caller", CallerName(caller)}});
-                    return absl::OkStatus();
+                    return authority_->DeleteEntry(caller, request->id());
                   });
 }
 
@@ -621,15 +590,6 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeCertificate(
                                           request->reason());
         if (!record.ok()) return record.status();
         metrics_->revoked().Increment();
-        LogInfo("revoked",
-                {{"serial", record->serial},
-                 {"kind", std::string(KindName(record->kind))},
-                 {"node", record->node_name.empty() ? "-" : record->node_name},
-                 {"identity", record->spiffe_id},
-                 {"reason", std::string(pki::RevocationReasonName(
-                                record->revocation_reason))},
-                 {"caller", CallerName(caller)},
-                 {"outcome", "ok"}});
         ToProto(*record, response);
         return absl::OkStatus();
       });

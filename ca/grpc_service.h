@@ -13,9 +13,10 @@
 // current bundle and CRL. When the caller's own node certificate is revoked,
 // the stream delivers that revocation and then ends with PERMISSION_DENIED.
 //
-// Every refusal is counted (rotor_refused_total{code}) and logged in one line
-// with the method, peer, caller, code and message; every issuance and
-// revocation is logged with its serial.
+// Every refusal is counted (rotor_refused_total{code}), every issuance
+// (rotor_issued_total{kind}) and revocation too. The core logs each issuance,
+// refusal and revocation in one line; this layer logs only refusals the core
+// never saw (a client certificate that cannot be read).
 //
 // Thread-safety: the services are used by gRPC from many threads at once.
 // StopWatches may be called from any thread.

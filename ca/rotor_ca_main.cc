@@ -4,10 +4,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ca/data_dir.h"
 #include "ca/init.h"
+#include "ca/server.h"
 #include "pki/random.h"
+#include "store/backup.h"
 #include "util/clock.h"
 #include "util/command_line.h"
+#include "util/log.h"
 
 namespace rotor::ca {
 namespace {
@@ -20,6 +24,10 @@ constexpr char kUsage[] =
     "commands:\n"
     "  init     create a new CA (keys, certificates, admin credentials, "
     "ca.yaml)\n"
+    "  serve    run the CA: gRPC API (TLS) and HTTP (bundle, CRL, OCSP, "
+    "metrics)\n"
+    "  backup   copy the certificate store to one file, also while serving\n"
+    "  restore  put a backup in place as the store of a data folder\n"
     "\n"
     "Run 'rotor-ca <command> --help' for a command's flags.\n";
 
@@ -87,6 +95,102 @@ int RunInit(const std::vector<std::string>& args) {
   return 0;
 }
 
+// Parses `args` into `flags`; returns true when the command should go on,
+// with *exit_code set otherwise (help printed, or an error).
+bool ParseFlags(FlagSet& flags, const std::vector<std::string>& args,
+                absl::string_view command, int* exit_code) {
+  absl::StatusOr<std::vector<std::string>> rest = flags.Parse(args);
+  if (!rest.ok()) {
+    *exit_code = Fail(rest.status());
+    return false;
+  }
+  if (flags.help_requested()) {
+    std::fputs(flags.Help().c_str(), stdout);
+    *exit_code = 0;
+    return false;
+  }
+  if (!rest->empty()) {
+    *exit_code = Fail(absl::InvalidArgumentError(
+        absl::StrCat(command, " takes no positional arguments (got \"",
+                     rest->front(), "\")")));
+    return false;
+  }
+  return true;
+}
+
+int RunServe(const std::vector<std::string>& args) {
+  ServeOptions options;
+  FlagSet flags("rotor-ca serve",
+                "--data-dir DIR [--config FILE] [--listen HOST:PORT] "
+                "[--http-listen HOST:PORT]",
+                "Runs the CA: the gRPC API over TLS (client certificates "
+                "verified) and the HTTP\nendpoints /bundle, /crl, /ocsp, "
+                "/metrics and /healthz. Port 0 picks a free port.\nWhen "
+                "ready, prints \"rotor-ca: serving grpc=HOST:PORT "
+                "http=HOST:PORT\" on stdout.\nSIGTERM or SIGINT drains "
+                "calls in flight and exits 0. Logs go to stderr.");
+  flags.AddString("data-dir", &options.data_dir,
+                  "the folder rotor-ca init created", "DIR");
+  flags.AddString("config", &options.config_file,
+                  "configuration file (default DIR/ca.yaml)", "FILE");
+  flags.AddString("listen", &options.listen,
+                  "gRPC address, overriding ca.yaml's listen", "HOST:PORT");
+  flags.AddString("http-listen", &options.http_listen,
+                  "HTTP address, overriding ca.yaml's http_listen",
+                  "HOST:PORT");
+  flags.Require("data-dir");
+  int exit_code = 0;
+  if (!ParseFlags(flags, args, "serve", &exit_code)) return exit_code;
+  absl::Status status = Serve(options);
+  if (!status.ok()) return Fail(status);
+  return 0;
+}
+
+int RunBackup(const std::vector<std::string>& args) {
+  std::string data_dir;
+  std::string out;
+  FlagSet flags("rotor-ca backup", "--data-dir DIR --out FILE",
+                "Copies the certificate store of DIR to FILE (created 0600; "
+                "it must not exist):\na consistent snapshot, also while "
+                "rotor-ca serve is running.");
+  flags.AddString("data-dir", &data_dir, "the CA's data folder", "DIR");
+  flags.AddString("out", &out, "the backup file to create", "FILE");
+  flags.Require("data-dir");
+  flags.Require("out");
+  int exit_code = 0;
+  if (!ParseFlags(flags, args, "backup", &exit_code)) return exit_code;
+  absl::Status status = store::BackupStore(DataDir{data_dir}.StoreDir(), out);
+  if (!status.ok()) return Fail(status);
+  std::fprintf(stderr, "rotor-ca: backed up the store of %s to %s\n",
+               data_dir.c_str(), out.c_str());
+  return 0;
+}
+
+int RunRestore(const std::vector<std::string>& args) {
+  std::string in;
+  std::string data_dir;
+  bool force = false;
+  FlagSet flags("rotor-ca restore", "--in FILE --data-dir DIR [--force]",
+                "Makes FILE (from rotor-ca backup) the certificate store of "
+                "DIR. Refuses to\nreplace an existing store unless --force "
+                "is given; stop rotor-ca serve first.");
+  flags.AddString("in", &in, "the backup file", "FILE");
+  flags.AddString("data-dir", &data_dir, "the CA's data folder", "DIR");
+  flags.AddBool("force", &force, "replace an existing store");
+  flags.Require("in");
+  flags.Require("data-dir");
+  int exit_code = 0;
+  if (!ParseFlags(flags, args, "restore", &exit_code)) return exit_code;
+  store::RestoreOptions options;
+  options.overwrite = force;
+  absl::Status status =
+      store::RestoreStore(in, DataDir{data_dir}.StoreDir(), options);
+  if (!status.ok()) return Fail(status);
+  std::fprintf(stderr, "rotor-ca: restored %s into the store of %s\n",
+               in.c_str(), data_dir.c_str());
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" ||
@@ -96,7 +200,11 @@ int Main(int argc, char** argv) {
   }
   const std::string command = args[0];
   args.erase(args.begin());
+  SetLogProgram("rotor-ca");
   if (command == "init") return RunInit(args);
+  if (command == "serve") return RunServe(args);
+  if (command == "backup") return RunBackup(args);
+  if (command == "restore") return RunRestore(args);
   std::fprintf(stderr, "rotor-ca: unknown command \"%s\"\n\n%s",
                command.c_str(), kUsage);
   return 2;
