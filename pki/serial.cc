@@ -3,6 +3,7 @@
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -65,11 +66,15 @@ absl::StatusOr<std::string> NormalizeSerial(absl::string_view text) {
 absl::StatusOr<SslPtr<ASN1_INTEGER>> SerialToAsn1(absl::string_view hex) {
   std::string copy(hex);
   BIGNUM* raw = nullptr;
-  if (BN_hex2bn(&raw, copy.c_str()) == 0) {
-    return SslError(absl::StatusCode::kInvalidArgument,
-                    absl::StrCat("bad serial \"", hex, "\""));
-  }
+  // BN_hex2bn stops at the first non-hex character and reports how many it
+  // took; anything short of the whole string is not a serial.
+  int used = BN_hex2bn(&raw, copy.c_str());
   SslPtr<BIGNUM> bn(raw);
+  if (used == 0 || static_cast<size_t>(used) != copy.size()) {
+    ClearSslErrors();
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad serial \"", hex, "\"; expected lowercase hex"));
+  }
   SslPtr<ASN1_INTEGER> out(BN_to_ASN1_INTEGER(bn.get(), nullptr));
   if (out == nullptr) return SslInternalError("BN_to_ASN1_INTEGER");
   return out;
@@ -88,7 +93,9 @@ std::string Asn1ToSerial(const ASN1_INTEGER* serial) {
   }
   std::string out = absl::AsciiStrToLower(hex);
   OPENSSL_free(hex);
-  if (!out.empty() && out[0] == '-') return out;  // never issued by rotor
+  if (!out.empty() && out[0] == '-') {  // never issued by rotor
+    return absl::StrCat("-", StripLeadingZeros(out.substr(1)));
+  }
   return StripLeadingZeros(std::move(out));
 }
 
