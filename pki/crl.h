@@ -1,6 +1,9 @@
 // Certificate revocation lists (RFC 5280 v2 CRLs): cRLNumber, AKI, one entry
 // per revoked certificate with its revocation date and reason code (omitted
 // for kUnspecified, as RFC 5280 recommends), signed by the issuing CA.
+//
+// Thread-safety: BuildCrl and CrlDerToPem keep no state; they may run
+// concurrently, also with the same signer.
 #ifndef ROTOR_PKI_CRL_H_
 #define ROTOR_PKI_CRL_H_
 

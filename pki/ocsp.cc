@@ -74,7 +74,8 @@ class SignerIds {
 };
 
 // What to say about one request entry.
-OcspStatus Lookup(OCSP_CERTID* id, SignerIds& signer_ids, OcspLookup lookup) {
+OcspStatus StatusFor(OCSP_CERTID* id, SignerIds& signer_ids,
+                     OcspLookup lookup) {
   if (!signer_ids.IssuedBySigner(id)) return OcspStatus{};
   ASN1_INTEGER* serial = nullptr;
   if (OCSP_id_get0_info(nullptr, nullptr, nullptr, &serial, id) != 1 ||
@@ -100,8 +101,10 @@ absl::Status AddStatus(OCSP_BASICRESP* basic, OCSP_CERTID* id,
       break;
     case OcspStatus::Kind::kRevoked: {
       kind = V_OCSP_CERTSTATUS_REVOKED;
-      // As in CRLs, the unspecified reason is left out.
-      if (status.reason != RevocationReason::kUnspecified) {
+      // As in CRLs, the unspecified reason is left out; so is a value that
+      // is no CRLReason (the certificate is still reported revoked).
+      if (status.reason != RevocationReason::kUnspecified &&
+          RevocationReasonFromCode(static_cast<int>(status.reason)).ok()) {
         reason = static_cast<int>(status.reason);
       }
       ROTOR_ASSIGN_OR_RETURN(revoked_at, GeneralizedTime(status.revoked_at));
@@ -186,7 +189,7 @@ absl::StatusOr<std::string> AnswerOcspRequest(absl::string_view request_der,
     OCSP_CERTID* id =
         OCSP_onereq_get0_id(OCSP_request_onereq_get0(request.get(), i));
     if (id == nullptr) return SslInternalError("OCSP request entry has no id");
-    OcspStatus status = Lookup(id, signer_ids, lookup);
+    OcspStatus status = StatusFor(id, signer_ids, lookup);
     ROTOR_RETURN_IF_ERROR(AddStatus(basic.get(), id, status, this_update.get(),
                                     next_update.get()));
   }

@@ -6,6 +6,9 @@
 // entry: good, revoked (time and reason) or unknown (never issued, or issued
 // by another CA: the request's issuer name and key hashes do not match the
 // signer). A request nonce is echoed.
+//
+// Thread-safety: AnswerOcspRequest keeps no state and may run concurrently
+// with the same signer, if `lookup` may.
 #ifndef ROTOR_PKI_OCSP_H_
 #define ROTOR_PKI_OCSP_H_
 

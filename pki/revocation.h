@@ -1,4 +1,6 @@
 // RFC 5280 revocation reason codes and their names.
+//
+// Thread-safety: all functions are pure and may run from any thread.
 #ifndef ROTOR_PKI_REVOCATION_H_
 #define ROTOR_PKI_REVOCATION_H_
 

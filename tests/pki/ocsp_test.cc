@@ -359,6 +359,18 @@ TEST_F(OcspTest, RevokedWithUnspecifiedReasonOmitsTheReason) {
   EXPECT_EQ(status->revoked_at, kNow);
 }
 
+TEST_F(OcspTest, RevokedWithInvalidReasonCodeOmitsTheReason) {
+  lookup_.Set("42", Revoked(kNow, static_cast<RevocationReason>(7)));
+  SslPtr<OCSP_CERTID> id = IdFor(issuer(), "42");
+  ASSERT_OK_AND_ASSIGN(std::string der, Answer(RequestDer({id.get()})));
+  SslPtr<OCSP_BASICRESP> basic = Basic(der);
+  ASSERT_NE(basic, nullptr);
+  std::optional<SingleStatus> status = Find(basic.get(), id.get());
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->status, V_OCSP_CERTSTATUS_REVOKED);
+  EXPECT_EQ(status->reason, OCSP_REVOKED_STATUS_NOSTATUS);
+}
+
 TEST_F(OcspTest, UnknownSerialIsUnknown) {
   SslPtr<OCSP_CERTID> id = IdFor(issuer(), "abcdef");
   ASSERT_OK_AND_ASSIGN(std::string der, Answer(RequestDer({id.get()})));
