@@ -21,6 +21,7 @@
 #define ROTOR_CA_AUTHORITY_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -195,7 +196,19 @@ class Authority {
   // Where WatchUpdates streams subscribe.
   UpdateHub& updates();
 
+  // The CRL publisher (tests rebuild synchronously or wait on it).
+  CrlPublisher& crl_publisher();
+
   const CaConfig& config() const;
+
+  // Counters for metrics, since Create.
+  struct Stats {
+    uint64_t issued = 0;   // certificates stored and returned
+    uint64_t refused = 0;  // calls that returned an error, by any code
+    std::map<absl::StatusCode, uint64_t> refused_by_code;
+    uint64_t revoked = 0;
+  };
+  Stats stats() const;
 
  private:
   Authority();

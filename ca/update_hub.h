@@ -2,9 +2,15 @@
 // subscribes for one node; the Authority publishes revocations (to the
 // holder's node only), new CRLs and bundle changes (to everyone).
 //
-// Publishing never blocks on a slow subscriber: each subscription has a
-// bounded queue; when it overflows, the oldest CRL/bundle updates are
-// collapsed (only the latest matters) and revocations are kept.
+// Publishing never blocks on a slow subscriber: each subscription has its
+// own queue, kept small by collapsing: a new CRL or bundle update replaces
+// one of the same kind the stream has not sent yet (only the latest
+// matters), so a queue holds at most one CRL, one bundle and the
+// revocations, which are always kept.
+//
+// Cost: a revocation touches only the node's own subscriptions; a CRL or
+// bundle touches each open subscription once (one queue push and one wake).
+// Ended subscriptions are dropped lazily, when a publish walks past them.
 //
 // Thread-safety: every method is safe from any thread. A subscription's
 // `wake` callback runs on the publishing thread, without the hub's lock
@@ -59,10 +65,13 @@ class UpdateHub {
   // Open subscriptions (the connected_agents metric).
   size_t subscriber_count() const;
 
-  // Largest queue a subscription keeps before collapsing.
+  // Largest queue a subscription keeps before collapsing. (Collapsing
+  // happens on every push, so a queue exceeds 2 only with revocations.)
   static constexpr size_t kMaxQueue = 64;
 
  private:
+  void PublishToAll(const rotor::v1::Update& update);
+
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::vector<std::weak_ptr<Subscription>>>
       by_node_ ABSL_GUARDED_BY(mu_);
