@@ -44,15 +44,19 @@ bool IsFinite(absl::Time t) {
 }
 
 // Sets `out` (in place) to `t` as UTCTime up to 2049, GeneralizedTime after,
-// as RFC 5280 requires.
-absl::Status SetTime(ASN1_TIME* out, absl::Time t, absl::string_view what) {
-  if (!IsFinite(t) || ASN1_TIME_set(out, absl::ToTimeT(t)) == nullptr) {
-    ClearSslErrors();
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " ", absl::FormatTime(t),
-                     " cannot be written in a CRL"));
+// as RFC 5280 requires. False if `t` cannot be written (infinite, or past
+// year 9999).
+bool SetTime(ASN1_TIME* out, absl::Time t) {
+  if (IsFinite(t) && ASN1_TIME_set(out, absl::ToTimeT(t)) != nullptr) {
+    return true;
   }
-  return absl::OkStatus();
+  ClearSslErrors();
+  return false;
+}
+
+absl::Status TimeError(absl::string_view what, absl::Time t) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, " ", absl::FormatTime(t), " cannot be written in a CRL"));
 }
 
 // The key identifier of the signer: its SKI, or, for a certificate without
@@ -135,9 +139,10 @@ absl::Status AddEntries(X509_CRL* crl, absl::Span<const CheckedEntry> entries) {
     if (X509_REVOKED_set_serialNumber(revoked.get(), serial.get()) != 1) {
       return SslInternalError("cannot set a revoked serial");
     }
-    ROTOR_RETURN_IF_ERROR(
-        SetTime(date.get(), entry.source->revoked_at,
-                absl::StrCat("revocation time of serial ", entry.serial)));
+    if (!SetTime(date.get(), entry.source->revoked_at)) {
+      return TimeError(absl::StrCat("revocation time of serial ", entry.serial),
+                       entry.source->revoked_at);
+    }
     if (X509_REVOKED_set_revocationDate(revoked.get(), date.get()) != 1) {
       return SslInternalError("cannot set a revocation date");
     }
@@ -220,13 +225,15 @@ absl::StatusOr<std::string> BuildCrl(
   }
   SslPtr<ASN1_STRING> time(ASN1_TIME_new());
   if (time == nullptr) return SslInternalError("ASN1_TIME_new");
-  ROTOR_RETURN_IF_ERROR(
-      SetTime(time.get(), options.this_update, "CRL thisUpdate"));
+  if (!SetTime(time.get(), options.this_update)) {
+    return TimeError("CRL thisUpdate", options.this_update);
+  }
   if (X509_CRL_set1_lastUpdate(crl.get(), time.get()) != 1) {
     return SslInternalError("cannot set the CRL thisUpdate");
   }
-  ROTOR_RETURN_IF_ERROR(
-      SetTime(time.get(), options.next_update, "CRL nextUpdate"));
+  if (!SetTime(time.get(), options.next_update)) {
+    return TimeError("CRL nextUpdate", options.next_update);
+  }
   if (X509_CRL_set1_nextUpdate(crl.get(), time.get()) != 1) {
     return SslInternalError("cannot set the CRL nextUpdate");
   }
