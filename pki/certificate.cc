@@ -157,7 +157,8 @@ absl::StatusOr<Certificate> Certificate::Adopt(SslPtr<X509> x509) {
   return Certificate(std::move(x509), std::move(der));
 }
 
-Certificate::Certificate(const Certificate& other) : der_(other.der_) {
+Certificate::Certificate(const Certificate& other)
+    : der_(other.der_), key_cache_(other.key_cache_) {
   X509_up_ref(other.x509_.get());
   x509_.reset(other.x509_.get());
 }
@@ -167,6 +168,7 @@ Certificate& Certificate::operator=(const Certificate& other) {
     X509_up_ref(other.x509_.get());
     x509_.reset(other.x509_.get());
     der_ = other.der_;
+    key_cache_ = other.key_cache_;
   }
   return *this;
 }
@@ -221,7 +223,25 @@ bool Certificate::IsCa() const {
 }
 
 EVP_PKEY* Certificate::PublicKey() const {
-  return X509_get0_pubkey(x509_.get());
+  absl::call_once(key_cache_->once, [this] {
+    // A parsed certificate holds the key decoded; take a reference to it.
+    EVP_PKEY* parsed = X509_get0_pubkey(x509_.get());
+    if (parsed != nullptr && EVP_PKEY_up_ref(parsed) == 1) {
+      key_cache_->key.reset(parsed);
+      return;
+    }
+    ClearSslErrors();
+    // A built one holds only the SubjectPublicKeyInfo bytes: decode them.
+    unsigned char* spki = nullptr;
+    int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x509_.get()), &spki);
+    if (len > 0) {
+      const unsigned char* p = spki;
+      key_cache_->key.reset(d2i_PUBKEY(nullptr, &p, len));
+    }
+    OPENSSL_free(spki);
+    ClearSslErrors();
+  });
+  return key_cache_->key.get();
 }
 
 std::string ChainToPem(absl::Span<const Certificate> chain) {

@@ -3,12 +3,20 @@
 //
 // Thread-safety: a Certificate is immutable; copies share the underlying
 // X509 (reference counted) and may be used from several threads.
+//
+// A certificate built by BuildLeafCertificate carries its subject key only
+// as bytes (decoding it is the costly part of issuance): PublicKey() decodes
+// it on first use, and get() has no decoded key, so OpenSSL calls that need
+// the subject key itself should be given a parsed copy (FromDer(der())).
 #ifndef ROTOR_PKI_CERTIFICATE_H_
 #define ROTOR_PKI_CERTIFICATE_H_
 
+#include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+
+#include "absl/base/call_once.h"
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -69,15 +77,26 @@ class Certificate {
   // basicConstraints CA:TRUE.
   bool IsCa() const;
 
-  // The certificate's public key (owned by the certificate).
+  // The certificate's public key (owned by the certificate), decoded on
+  // first use if the certificate was built rather than parsed; nullptr if it
+  // does not decode. Thread-safe.
   EVP_PKEY* PublicKey() const;
 
  private:
+  // The decoded subject key, shared by copies (they share the X509 too).
+  struct KeyCache {
+    absl::once_flag once;
+    SslPtr<EVP_PKEY> key;
+  };
+
   Certificate(SslPtr<X509> x509, std::string der)
-      : x509_(std::move(x509)), der_(std::move(der)) {}
+      : x509_(std::move(x509)),
+        der_(std::move(der)),
+        key_cache_(std::make_shared<KeyCache>()) {}
 
   SslPtr<X509> x509_;
   std::string der_;
+  std::shared_ptr<KeyCache> key_cache_;
 };
 
 // Concatenated PEM of `chain`, in order.

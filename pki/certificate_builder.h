@@ -56,12 +56,27 @@ struct LeafTemplate {
 };
 
 // Builds and signs a leaf. InvalidArgument if the template has no SAN, a
-// non-positive TTL, a public key that does not parse, or the signer has
-// expired at `now`; Internal on OpenSSL failures.
+// non-positive TTL, a public key that does not parse (or is not RSA, EC or
+// Ed25519), a malformed SPIFFE ID, DNS name or IP address,
+// common_name_from_dns without a DNS name (or with a first DNS name over 64
+// characters), or the signer is not a CA or has expired at `now`; the
+// status of `random` if it fails; Internal on OpenSSL failures. In debug
+// builds (NDEBUG not defined) the result is also checked with
+// CheckLeafProfile, and a mismatch is Internal.
 absl::StatusOr<Certificate> BuildLeafCertificate(const LeafTemplate& leaf,
                                                  const Signer& signer,
                                                  absl::Time now,
                                                  Random& random);
+
+// The profile lint (as Boulder lints before it signs): parses `cert` back
+// from its DER and checks that it is exactly what BuildLeafCertificate
+// makes of `leaf`, `signer` and `now` (version, issuer, signature, validity,
+// public key bytes, every extension and its criticality, subject and SANs).
+// OK, or Internal naming the first difference
+// ("certificate does not match the profile: keyUsage is not critical").
+absl::Status CheckLeafProfile(const Certificate& cert,
+                              const LeafTemplate& leaf, const Signer& signer,
+                              absl::Time now);
 
 }  // namespace rotor::pki
 
