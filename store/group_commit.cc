@@ -32,6 +32,11 @@ void GroupCommitter::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+size_t GroupCommitter::pending() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.size();
+}
+
 GroupCommitter::Stats GroupCommitter::stats() const {
   absl::MutexLock lock(&mu_);
   return stats_;

@@ -66,6 +66,9 @@ class GroupCommitter {
   // Idempotent.
   void Stop();
 
+  // Writes queued and not yet taken into a batch.
+  size_t pending() const;
+
   struct Stats {
     uint64_t batches = 0;
     uint64_t writes = 0;
