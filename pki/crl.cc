@@ -1,5 +1,6 @@
 #include "pki/crl.h"
 
+#include <openssl/asn1t.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <ctime>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,12 +34,15 @@ struct CheckedEntry {
 
 // Canonical hex has no leading zeros, so numeric order is (length, text).
 // This is the order X509_REVOKED_cmp gives to DER INTEGERs too.
-bool SerialLess(const CheckedEntry& a, const CheckedEntry& b) {
-  if (a.serial.size() != b.serial.size()) {
-    return a.serial.size() < b.serial.size();
+// A function object rather than a function, so that std::sort inlines it.
+struct SerialLess {
+  bool operator()(const CheckedEntry& a, const CheckedEntry& b) const {
+    if (a.serial.size() != b.serial.size()) {
+      return a.serial.size() < b.serial.size();
+    }
+    return a.serial < b.serial;
   }
-  return a.serial < b.serial;
-}
+};
 
 bool IsFinite(absl::Time t) {
   return t != absl::InfinitePast() && t != absl::InfiniteFuture();
@@ -180,7 +185,7 @@ absl::StatusOr<std::vector<CheckedEntry>> CheckEntries(
     }
     entries.push_back(CheckedEntry{*std::move(serial), &entry});
   }
-  std::sort(entries.begin(), entries.end(), SerialLess);
+  std::sort(entries.begin(), entries.end(), SerialLess());
   auto duplicate = std::adjacent_find(
       entries.begin(), entries.end(),
       [](const CheckedEntry& a, const CheckedEntry& b) {
@@ -191,6 +196,79 @@ absl::StatusOr<std::vector<CheckedEntry>> CheckEntries(
         "serial ", duplicate->serial, " is listed twice in the CRL"));
   }
   return entries;
+}
+
+// A CertificateList (RFC 5280 section 5.1) whose TBSCertList is already
+// DER: an ASN1_ANY holding a V_ASN1_SEQUENCE is written out as it is.
+struct SignedCrl {
+  ASN1_TYPE* tbs;
+  X509_ALGOR* signature_algorithm;
+  ASN1_BIT_STRING* signature;
+};
+
+ASN1_SEQUENCE(SignedCrl) = {
+    ASN1_SIMPLE(SignedCrl, tbs, ASN1_ANY),
+    ASN1_SIMPLE(SignedCrl, signature_algorithm, X509_ALGOR),
+    ASN1_SIMPLE(SignedCrl, signature, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(SignedCrl)
+
+struct SignedCrlDeleter {
+  void operator()(SignedCrl* p) const {
+    ASN1_item_free(reinterpret_cast<ASN1_VALUE*>(p), ASN1_ITEM_rptr(SignedCrl));
+  }
+};
+using SignedCrlPtr = std::unique_ptr<SignedCrl, SignedCrlDeleter>;
+
+// Signs `crl` with `key` and returns the CRL's DER, encoding the TBSCertList
+// once. (X509_CRL_sign then i2d_X509_CRL encode it twice, as OpenSSL keeps
+// no encoding of what it signed; for a large CRL, encoding is most of the
+// cost.)
+// REQUIRES: `crl` was already signed with X509_CRL_sign and the same key,
+// which is the only way to set the signature AlgorithmIdentifier inside the
+// TBSCertList; BuildCrl does that before adding the entries, so that it is
+// cheap. That first signature is replaced here.
+absl::StatusOr<std::string> SignAndEncode(X509_CRL* crl,
+                                          const PrivateKey& key) {
+  SignedCrlPtr out(static_cast<SignedCrl*>(
+      static_cast<void*>(ASN1_item_new(ASN1_ITEM_rptr(SignedCrl)))));
+  SslPtr<ASN1_STRING> tbs(ASN1_STRING_type_new(V_ASN1_SEQUENCE));
+  if (out == nullptr || tbs == nullptr) {
+    return SslInternalError("cannot allocate the CRL");
+  }
+  unsigned char* tbs_der = nullptr;
+  int tbs_len = i2d_re_X509_CRL_tbs(crl, &tbs_der);
+  if (tbs_len <= 0) return SslInternalError("cannot encode the CRL");
+  ASN1_STRING_set0(tbs.get(), tbs_der, tbs_len);  // tbs owns tbs_der
+  ASN1_TYPE_set(out->tbs, V_ASN1_SEQUENCE, tbs.release());  // owned by out
+
+  SslPtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+  if (ctx == nullptr ||
+      EVP_DigestSignInit(ctx.get(), nullptr, SignatureDigest(key.get()),
+                         nullptr, key.get()) != 1) {
+    return SslInternalError("cannot initialise CRL signing");
+  }
+  // Writes the AlgorithmIdentifier and the signature over the DER as it is.
+  if (ASN1_item_sign_ctx(ASN1_ITEM_rptr(ASN1_ANY), out->signature_algorithm,
+                         /*algor2=*/nullptr, out->signature, out->tbs,
+                         ctx.get()) <= 0) {
+    return SslInternalError("cannot sign the CRL");
+  }
+  const X509_ALGOR* declared = nullptr;
+  X509_CRL_get0_signature(crl, nullptr, &declared);
+  if (declared == nullptr ||
+      X509_ALGOR_cmp(declared, out->signature_algorithm) != 0) {
+    return absl::InternalError(
+        "the CRL signature algorithm differs from the one in its "
+        "TBSCertList");
+  }
+
+  unsigned char* der = nullptr;
+  int len = ASN1_item_i2d(reinterpret_cast<ASN1_VALUE*>(out.get()), &der,
+                          ASN1_ITEM_rptr(SignedCrl));
+  if (len <= 0) return SslInternalError("cannot encode the CRL");
+  std::string result(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  return result;
 }
 
 }  // namespace
@@ -238,18 +316,14 @@ absl::StatusOr<std::string> BuildCrl(
     return SslInternalError("cannot set the CRL nextUpdate");
   }
   ROTOR_RETURN_IF_ERROR(AddCrlExtensions(crl.get(), issuer, options.number));
-  ROTOR_RETURN_IF_ERROR(AddEntries(crl.get(), entries));
-
+  // Signing now sets the signature AlgorithmIdentifier inside the
+  // TBSCertList while it is small; SignAndEncode signs the whole list.
   if (X509_CRL_sign(crl.get(), signer.key.get(),
                     SignatureDigest(signer.key.get())) <= 0) {
     return SslInternalError("cannot sign the CRL");
   }
-  unsigned char* der = nullptr;
-  int len = i2d_X509_CRL(crl.get(), &der);
-  if (len <= 0) return SslInternalError("cannot encode the CRL");
-  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return out;
+  ROTOR_RETURN_IF_ERROR(AddEntries(crl.get(), entries));
+  return SignAndEncode(crl.get(), signer.key);
 }
 
 absl::StatusOr<std::string> CrlDerToPem(absl::string_view der) {
