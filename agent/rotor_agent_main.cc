@@ -1,0 +1,2 @@
+// rotor-agent: the node agent (work in progress).
+int main() { return 0; }
