@@ -2,20 +2,33 @@
 // parses and checks them (ParsedCsr::Parse) before any policy decision.
 //
 // Parse accepts only what rotor can safely sign; each refusal is an
-// InvalidArgument whose message says what was wrong, e.g.
+// InvalidArgument whose message says what was wrong. The checks run in this
+// order, so the first problem found is the one reported:
 //   "CSR is empty"
 //   "CSR of 20000 bytes exceeds the 16384-byte limit"
 //   "CSR is not valid DER PKCS#10: ..."
 //   "CSR has 3 trailing bytes after its DER encoding"
+//   "CSR has version 3; PKCS#10 defines only version 1"
 //   "RSA key of 1024 bits is below the 2048-bit minimum" (see CheckKeyAllowed)
 //   "CSR signature does not verify"
-//   "CSR has no subjectAltName; put the SPIFFE ID in a URI SAN"
+//   "CSR extension request is malformed: ...", "CSR requests the X509v3
+//    Subject Alternative Name extension more than once"
 //   "CSR requests a CA certificate (basicConstraints CA:TRUE); rotor issues
 //    only end-entity certificates"
+//   "CSR has no subjectAltName; put the SPIFFE ID in a URI SAN"
+//   "CSR subjectAltName extension is malformed: ..."
 //   "CSR subjectAltName has an unsupported name type (IP address); only URI
-//    and DNS names are accepted"
+//    and DNS names are accepted" (also: email, other name, directory name,
+//    registered ID, X.400 address, EDI party name)
+//   "CSR subjectAltName DNS name \"a\x00b\" contains a NUL byte", "... contains
+//    a byte that is not printable ASCII (0x0a)", "CSR subjectAltName has an
+//    empty URI"
+// Policy (which SPIFFE IDs and DNS names, wildcards, trust domain) is not
+// decided here: the names are returned as they appear, for the CA's policy.
+// Other requested extensions are ignored.
 //
-// Thread-safety: ParsedCsr is immutable after Parse.
+// Thread-safety: ParsedCsr is immutable after Parse; its accessors may be
+// called from several threads at once.
 #ifndef ROTOR_PKI_CSR_H_
 #define ROTOR_PKI_CSR_H_
 
@@ -44,7 +57,8 @@ absl::StatusOr<std::string> BuildCsr(const PrivateKey& key,
 class ParsedCsr {
  public:
   // Parses and checks a DER CSR: size, encoding, no trailing bytes, key type,
-  // signature, SANs (URI and DNS only, at least one), no CA:TRUE request.
+  // signature, no CA:TRUE request, SANs (URI and DNS only, at least one,
+  // printable ASCII). InvalidArgument as listed at the top of this file.
   static absl::StatusOr<ParsedCsr> Parse(absl::string_view der);
 
   ParsedCsr(ParsedCsr&&) = default;
