@@ -121,15 +121,19 @@ std::unique_ptr<grpc::ClientContext> AdminClient::NewContext() const {
 
 absl::Status AdminClient::ToStatus(const grpc::Status& status) const {
   if (status.ok()) return absl::OkStatus();
-  const bool transport_failure =
-      status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-  if (transport_failure &&
-      channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_READY) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot reach the CA at ", address_, ": ",
-                     status.error_message(), "; check --ca (or ", kCaEnv,
-                     ") and that rotor-ca serve is running there"));
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    // A channel that is not connected means the call never reached the CA.
+    // (In-process channels report SHUTDOWN: they have no connectivity state.)
+    const grpc_connectivity_state state =
+        channel_->GetState(/*try_to_connect=*/false);
+    if (state == GRPC_CHANNEL_IDLE || state == GRPC_CHANNEL_CONNECTING ||
+        state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot reach the CA at ", address_, ": ",
+                       status.error_message(), "; check --ca (or ", kCaEnv,
+                       ") and that rotor-ca serve is running there"));
+    }
   }
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                       status.error_message());

@@ -81,8 +81,9 @@ class AdminClient {
   std::unique_ptr<grpc::ClientContext> NewContext() const;
 
   // OK for an OK call. A call that failed because the CA could not be
-  // reached (UNAVAILABLE or DEADLINE_EXCEEDED while the channel is not
-  // connected) becomes Unavailable "cannot reach the CA at ADDR: <why>; check
+  // reached (UNAVAILABLE or DEADLINE_EXCEEDED while the channel is idle,
+  // connecting or failing) becomes Unavailable "cannot reach the CA at ADDR:
+  // <why>; check
   // --ca (or ROTOR_CA) ..."; every other failure keeps the server's code and
   // message unchanged.
   absl::Status ToStatus(const grpc::Status& status) const;

@@ -32,7 +32,10 @@ absl::Status PrintJson(const google::protobuf::Message& msg,
 }
 
 absl::Status WriteOut(const std::string& path, absl::string_view data) {
-  return WriteFileAtomically(path, data, 0644);
+  absl::Status status = WriteFileAtomically(path, data, 0644);
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat("cannot write ", path, ": ",
+                                                  status.message()));
 }
 
 }  // namespace
