@@ -71,9 +71,8 @@ absl::StatusOr<SslPtr<GENERAL_NAME>> MakeGeneralName(int type,
     return absl::InvalidArgumentError("subjectAltName value is too long");
   }
   SslPtr<ASN1_STRING> ia5(ASN1_IA5STRING_new());
-  if (ia5 == nullptr ||
-      ASN1_STRING_set(ia5.get(), value.data(), static_cast<int>(value.size())) !=
-          1) {
+  if (ia5 == nullptr || ASN1_STRING_set(ia5.get(), value.data(),
+                                        static_cast<int>(value.size())) != 1) {
     return SslInternalError("cannot build a subjectAltName entry");
   }
   SslPtr<GENERAL_NAME> name(GENERAL_NAME_new());
@@ -214,10 +213,11 @@ absl::StatusOr<ParsedCsr> ParsedCsr::Parse(absl::string_view der) {
   if (der.empty()) return absl::InvalidArgumentError("CSR is empty");
   if (der.size() > kMaxCsrBytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("CSR of ", der.size(), " bytes exceeds the ",
-                     kMaxCsrBytes, "-byte limit"));
+        absl::StrCat("CSR of ", der.size(), " bytes exceeds the ", kMaxCsrBytes,
+                     "-byte limit"));
   }
-  const unsigned char* begin = reinterpret_cast<const unsigned char*>(der.data());
+  const unsigned char* begin =
+      reinterpret_cast<const unsigned char*>(der.data());
   const unsigned char* p = begin;
   SslPtr<X509_REQ> req(
       d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
@@ -286,13 +286,14 @@ absl::StatusOr<ParsedCsr> ParsedCsr::Parse(absl::string_view der) {
     } else if (name->type == GEN_DNS) {
       value = name->d.dNSName;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "CSR subjectAltName has an unsupported name type (",
-          GeneralNameTypeName(name->type),
-          "); only URI and DNS names are accepted"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("CSR subjectAltName has an unsupported name type (",
+                       GeneralNameTypeName(name->type),
+                       "); only URI and DNS names are accepted"));
     }
-    std::string text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
-                     static_cast<size_t>(ASN1_STRING_length(value)));
+    std::string text(
+        reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
+        static_cast<size_t>(ASN1_STRING_length(value)));
     absl::string_view what = GeneralNameTypeName(name->type);
     ROTOR_RETURN_IF_ERROR(CheckSanString(what, text));
     (name->type == GEN_URI ? csr.uris_ : csr.dns_names_)

@@ -42,10 +42,9 @@ int PassphraseCallback(char* buf, int size, int /*rwflag*/, void* u) {
 
 absl::Status CheckPassphraseLength(absl::string_view passphrase) {
   if (passphrase.size() <= kMaxPassphraseBytes) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("passphrase of ", passphrase.size(),
-                   " bytes is longer than the ", kMaxPassphraseBytes,
-                   "-byte limit"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "passphrase of ", passphrase.size(), " bytes is longer than the ",
+      kMaxPassphraseBytes, "-byte limit"));
 }
 
 }  // namespace
@@ -124,9 +123,9 @@ absl::Status CheckKeyAllowed(const EVP_PKEY* key) {
       if (info.curve == "P-256" || info.curve == "P-384") {
         return absl::OkStatus();
       }
-      return absl::InvalidArgumentError(
-          absl::StrCat("EC curve ", info.curve.empty() ? "(unnamed)" : info.curve,
-                       " is not supported; use P-256 or P-384"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "EC curve ", info.curve.empty() ? "(unnamed)" : info.curve,
+          " is not supported; use P-256 or P-384"));
     case KeyAlgorithm::kEd25519:
       return absl::OkStatus();
     case KeyAlgorithm::kRsa:

@@ -47,8 +47,7 @@ absl::Status ValidatePath(absl::string_view uri, absl::string_view path) {
     return absl::InvalidArgumentError(absl::StrCat(
         "SPIFFE ID ", Quote(uri), " has a trailing slash in its path"));
   }
-  std::vector<absl::string_view> segments =
-      absl::StrSplit(path.substr(1), '/');
+  std::vector<absl::string_view> segments = absl::StrSplit(path.substr(1), '/');
   for (absl::string_view segment : segments) {
     if (segment.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -84,8 +83,8 @@ absl::Status ValidateDnsLabel(absl::string_view name, absl::string_view label) {
   }
   if (label.size() > kMaxDnsLabelBytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("DNS name ", Quote(name), " has a label of ",
-                     label.size(), " characters; the limit is 63"));
+        absl::StrCat("DNS name ", Quote(name), " has a label of ", label.size(),
+                     " characters; the limit is 63"));
   }
   for (char c : label) {
     if (c == '*') {
@@ -156,15 +155,17 @@ absl::StatusOr<SpiffeId> SpiffeId::Parse(absl::string_view uri) {
         "SPIFFE ID ", Quote(uri), " must start with spiffe:// (lowercase)"));
   }
   if (uri.find_first_of("?#") != absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "SPIFFE ID ", Quote(uri), " has a query or fragment, which is not "
-                                  "allowed"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("SPIFFE ID ", Quote(uri),
+                     " has a query or fragment, which is not "
+                     "allowed"));
   }
   absl::string_view rest = uri.substr(kScheme.size());
   size_t slash = rest.find('/');
   absl::string_view trust_domain = rest.substr(0, slash);
-  absl::string_view path =
-      slash == absl::string_view::npos ? absl::string_view() : rest.substr(slash);
+  absl::string_view path = slash == absl::string_view::npos
+                               ? absl::string_view()
+                               : rest.substr(slash);
   if (trust_domain.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("SPIFFE ID ", Quote(uri), " has no trust domain"));
@@ -201,9 +202,10 @@ absl::Status ValidateDnsName(absl::string_view name, bool allow_wildcard) {
   absl::string_view rest = name;
   if (absl::StartsWith(name, "*.")) {
     if (!allow_wildcard) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "DNS name ", Quote(name), " is a wildcard, which is not allowed "
-                                    "here"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("DNS name ", Quote(name),
+                       " is a wildcard, which is not allowed "
+                       "here"));
     }
     rest.remove_prefix(2);
   }

@@ -153,7 +153,8 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(CsrTest, BuildCsrHasEmptySubjectAndCriticalSan) {
   std::string der = ValidCsr();
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-  SslPtr<X509_REQ> req(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
+  SslPtr<X509_REQ> req(
+      d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
   ASSERT_NE(req, nullptr);
   EXPECT_EQ(X509_NAME_entry_count(X509_REQ_get_subject_name(req.get())), 0);
   X509ExtensionStack extensions(X509_REQ_get_extensions(req.get()));
@@ -173,9 +174,10 @@ TEST(CsrTest, BuildCsrWithoutSpiffeIdHasOnlyDnsNames) {
 }
 
 TEST(CsrTest, BuildCsrRefusesNoNames) {
-  EXPECT_THAT(BuildCsr(TestKey(KeyType::kEcP256), "", {}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("needs a SPIFFE ID or at least one DNS name")));
+  EXPECT_THAT(
+      BuildCsr(TestKey(KeyType::kEcP256), "", {}),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("needs a SPIFFE ID or at least one DNS name")));
 }
 
 TEST(CsrTest, ParsesCsrMadeByOpensslCli) {
@@ -242,10 +244,11 @@ TEST(CsrTest, RefusesEmptyInput) {
 TEST(CsrTest, RefusesCsrOver16KiB) {
   std::vector<std::string> dns_names;
   for (int i = 0; i < 600; ++i) {
-    dns_names.push_back(absl::StrCat("host-", i, ".a-rather-long-zone.internal"));
+    dns_names.push_back(
+        absl::StrCat("host-", i, ".a-rather-long-zone.internal"));
   }
-  ASSERT_OK_AND_ASSIGN(std::string der,
-                       BuildCsr(TestKey(KeyType::kEcP256), kSpiffeId, dns_names));
+  ASSERT_OK_AND_ASSIGN(std::string der, BuildCsr(TestKey(KeyType::kEcP256),
+                                                 kSpiffeId, dns_names));
   ASSERT_GT(der.size(), kMaxCsrBytes);
   EXPECT_THAT(ParsedCsr::Parse(der),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -260,10 +263,9 @@ TEST(CsrTest, RefusesGarbage) {
 }
 
 TEST(CsrTest, RefusesPemInsteadOfDer) {
-  EXPECT_THAT(
-      ParsedCsr::Parse("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n"),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               HasSubstr("CSR is not valid DER PKCS#10")));
+  EXPECT_THAT(ParsedCsr::Parse("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("CSR is not valid DER PKCS#10")));
 }
 
 TEST(CsrTest, RefusesTruncatedDer) {
@@ -291,7 +293,8 @@ TEST(CsrTest, RefusesUnknownVersion) {
 }
 
 TEST(CsrTest, RefusesRsa1024Key) {
-  SslPtr<EVP_PKEY> raw(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{1024}));
+  SslPtr<EVP_PKEY> raw(
+      EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{1024}));
   ASSERT_NE(raw, nullptr);
   PrivateKey key = PrivateKey::Adopt(std::move(raw));
   ASSERT_OK_AND_ASSIGN(std::string der,
@@ -335,7 +338,8 @@ TEST(CsrTest, RefusesDsaKey) {
 }
 
 TEST(CsrTest, RefusesCorruptedSignature) {
-  for (KeyType type : {KeyType::kEcP256, KeyType::kEd25519, KeyType::kRsa2048}) {
+  for (KeyType type :
+       {KeyType::kEcP256, KeyType::kEd25519, KeyType::kRsa2048}) {
     SCOPED_TRACE(KeyTypeName(type));
     ASSERT_OK_AND_ASSIGN(std::string der,
                          BuildCsr(TestKey(type), kSpiffeId, {}));
@@ -399,10 +403,10 @@ TEST(CsrTest, RefusesMissingSanWhenOtherExtensionsAreRequested) {
 }
 
 TEST(CsrTest, RefusesSanRequestedTwice) {
-  std::string der =
-      CustomCsr(TestKey(KeyType::kEcP256).get(),
-                Extensions(GoodSan(), ConfExtension(NID_subject_alt_name,
-                                                    "DNS:evil.internal")));
+  std::string der = CustomCsr(
+      TestKey(KeyType::kEcP256).get(),
+      Extensions(GoodSan(),
+                 ConfExtension(NID_subject_alt_name, "DNS:evil.internal")));
   EXPECT_THAT(ParsedCsr::Parse(der),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        "CSR requests the X509v3 Subject Alternative Name "
@@ -438,12 +442,12 @@ TEST_P(CsrSanTypeTest, RefusesSanTypeOtherThanUriAndDns) {
 
 INSTANTIATE_TEST_SUITE_P(
     OtherNameTypes, CsrSanTypeTest,
-    ::testing::Values(
-        SanTypeCase{"URI:spiffe://example.org/web,IP:10.0.0.1", "IP address"},
-        SanTypeCase{"email:web@example.org", "email"},
-        SanTypeCase{"RID:1.2.3.4", "registered ID"},
-        SanTypeCase{"DNS:web.internal,otherName:1.2.3.4;UTF8:web",
-                    "other name"}),
+    ::testing::Values(SanTypeCase{"URI:spiffe://example.org/web,IP:10.0.0.1",
+                                  "IP address"},
+                      SanTypeCase{"email:web@example.org", "email"},
+                      SanTypeCase{"RID:1.2.3.4", "registered ID"},
+                      SanTypeCase{"DNS:web.internal,otherName:1.2.3.4;UTF8:web",
+                                  "other name"}),
     [](const ::testing::TestParamInfo<SanTypeCase>& param_info) {
       std::string name = param_info.param.type;
       name.erase(std::remove(name.begin(), name.end(), ' '), name.end());
@@ -460,10 +464,9 @@ TEST(CsrTest, RefusesDirectoryNameSan) {
   GENERAL_NAME* name = GENERAL_NAME_new();
   GENERAL_NAME_set0_value(name, GEN_DIRNAME, dir_name.release());  // takes it
   sk_GENERAL_NAME_push(names.get(), name);                         // takes it
-  std::string der = CustomCsr(
-      TestKey(KeyType::kEcP256).get(),
-      Extensions(SslPtr<X509_EXTENSION>(
-          X509V3_EXT_i2d(NID_subject_alt_name, 1, names.get()))));
+  std::string der = CustomCsr(TestKey(KeyType::kEcP256).get(),
+                              Extensions(SslPtr<X509_EXTENSION>(X509V3_EXT_i2d(
+                                  NID_subject_alt_name, 1, names.get()))));
   EXPECT_THAT(ParsedCsr::Parse(der),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("unsupported name type (directory name)")));

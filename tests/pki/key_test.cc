@@ -66,18 +66,17 @@ SslPtr<EVP_PKEY> RsaPublicKeyOfBits(int bits) {
   SslPtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
   EVP_PKEY* key = nullptr;
   EXPECT_EQ(EVP_PKEY_fromdata_init(ctx.get()), 1);
-  EXPECT_EQ(EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY,
-                              params.get()),
-            1);
+  EXPECT_EQ(
+      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()), 1);
   return SslPtr<EVP_PKEY>(key);
 }
 
 // ---- key types --------------------------------------------------------------
 
 TEST(KeyTypeTest, ParsesEveryNameBack) {
-  for (KeyType type : {KeyType::kEcP256, KeyType::kEcP384, KeyType::kEd25519,
-                       KeyType::kRsa2048, KeyType::kRsa3072,
-                       KeyType::kRsa4096}) {
+  for (KeyType type :
+       {KeyType::kEcP256, KeyType::kEcP384, KeyType::kEd25519,
+        KeyType::kRsa2048, KeyType::kRsa3072, KeyType::kRsa4096}) {
     ASSERT_OK_AND_ASSIGN(KeyType parsed, ParseKeyType(KeyTypeName(type)));
     EXPECT_EQ(parsed, type) << KeyTypeName(type);
   }
@@ -118,25 +117,25 @@ TEST_P(GenerateTest, GeneratesAllowedKeyOfThatType) {
   EXPECT_EQ(info.Describe(), c.describe);
   EXPECT_EQ(DescribeKey(key.get()).Describe(), c.describe);
   EXPECT_OK(CheckKeyAllowed(key.get()));
-  EXPECT_EQ(SignatureDigest(key.get()), c.digest == nullptr ? nullptr : c.digest());
+  EXPECT_EQ(SignatureDigest(key.get()),
+            c.digest == nullptr ? nullptr : c.digest());
   EXPECT_EQ(EVP_PKEY_get_bits(key.get()), c.bits);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     EveryKeyType, GenerateTest,
-    ::testing::Values(
-        GenerateCase{KeyType::kEcP256, KeyAlgorithm::kEc, 256, "P-256",
-                     "EC P-256", EVP_sha256},
-        GenerateCase{KeyType::kEcP384, KeyAlgorithm::kEc, 384, "P-384",
-                     "EC P-384", EVP_sha384},
-        GenerateCase{KeyType::kEd25519, KeyAlgorithm::kEd25519, 256, "",
-                     "Ed25519", nullptr},
-        GenerateCase{KeyType::kRsa2048, KeyAlgorithm::kRsa, 2048, "",
-                     "RSA 2048", EVP_sha256},
-        GenerateCase{KeyType::kRsa3072, KeyAlgorithm::kRsa, 3072, "",
-                     "RSA 3072", EVP_sha256},
-        GenerateCase{KeyType::kRsa4096, KeyAlgorithm::kRsa, 4096, "",
-                     "RSA 4096", EVP_sha256}),
+    ::testing::Values(GenerateCase{KeyType::kEcP256, KeyAlgorithm::kEc, 256,
+                                   "P-256", "EC P-256", EVP_sha256},
+                      GenerateCase{KeyType::kEcP384, KeyAlgorithm::kEc, 384,
+                                   "P-384", "EC P-384", EVP_sha384},
+                      GenerateCase{KeyType::kEd25519, KeyAlgorithm::kEd25519,
+                                   256, "", "Ed25519", nullptr},
+                      GenerateCase{KeyType::kRsa2048, KeyAlgorithm::kRsa, 2048,
+                                   "", "RSA 2048", EVP_sha256},
+                      GenerateCase{KeyType::kRsa3072, KeyAlgorithm::kRsa, 3072,
+                                   "", "RSA 3072", EVP_sha256},
+                      GenerateCase{KeyType::kRsa4096, KeyAlgorithm::kRsa, 4096,
+                                   "", "RSA 4096", EVP_sha256}),
     [](const ::testing::TestParamInfo<GenerateCase>& param_info) {
       std::string name(KeyTypeName(param_info.param.type));
       name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
@@ -208,8 +207,7 @@ TEST(KeyTest, EncryptedPemRoundTripWithPassphrase) {
 TEST(KeyTest, EncryptsWithPbes2Pbkdf2HmacSha256AndAes256Cbc) {
   PrivateKey key = MustGenerate(KeyType::kEcP256);
   ASSERT_OK_AND_ASSIGN(SecretString pem, key.ToPem("passphrase"));
-  SslPtr<BIO> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  SslPtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   std::unique_ptr<X509_SIG, void (*)(X509_SIG*)> p8(
       PEM_read_bio_PKCS8(bio.get(), nullptr, nullptr, nullptr), X509_SIG_free);
   ASSERT_NE(p8, nullptr);
@@ -320,11 +318,12 @@ TEST(KeyTest, SaveAndLoadEncrypted) {
   EXPECT_THAT(text, HasSubstr("ENCRYPTED PRIVATE KEY"));
   ASSERT_OK_AND_ASSIGN(PrivateKey loaded, PrivateKey::Load(path, "at rest"));
   EXPECT_TRUE(loaded.Matches(key.get()));
-  EXPECT_THAT(PrivateKey::Load(path, "not it"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr(absl::StrCat(
-                           "failed to load private key from ", path,
-                           ": cannot decrypt private key (wrong passphrase?)"))));
+  EXPECT_THAT(
+      PrivateKey::Load(path, "not it"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr(absl::StrCat(
+                   "failed to load private key from ", path,
+                   ": cannot decrypt private key (wrong passphrase?)"))));
 }
 
 TEST(KeyTest, SaveIntoMissingFolderFailsAndLeavesNothing) {
@@ -404,10 +403,11 @@ TEST(CheckKeyAllowedTest, RefusesOtherCurves) {
   for (const char* curve : {"secp256k1", "P-521", "brainpoolP256r1"}) {
     SslPtr<EVP_PKEY> key(EVP_EC_gen(curve));
     ASSERT_NE(key, nullptr) << curve;
-    EXPECT_THAT(CheckKeyAllowed(key.get()),
-                StatusIs(absl::StatusCode::kInvalidArgument,
-                         absl::StrCat("EC curve ", curve,
-                                      " is not supported; use P-256 or P-384")));
+    EXPECT_THAT(
+        CheckKeyAllowed(key.get()),
+        StatusIs(absl::StatusCode::kInvalidArgument,
+                 absl::StrCat("EC curve ", curve,
+                              " is not supported; use P-256 or P-384")));
   }
 }
 

@@ -57,7 +57,8 @@ std::string DerContent(const std::string& hex) {
   unsigned char* der = nullptr;
   int len = i2d_ASN1_INTEGER(asn1->get(), &der);
   EXPECT_GT(len, 2);
-  std::string out(reinterpret_cast<char*>(der) + 2, static_cast<size_t>(len - 2));
+  std::string out(reinterpret_cast<char*>(der) + 2,
+                  static_cast<size_t>(len - 2));
   OPENSSL_free(der);
   return out;
 }
@@ -116,9 +117,8 @@ TEST(SerialTest, NeverReturnsZero) {
 TEST(SerialTest, PropagatesRandomFailure) {
   FakeRandom random;
   random.set_fail(true);
-  EXPECT_THAT(GenerateSerial(random),
-              StatusIs(absl::StatusCode::kInternal,
-                       "fake random source failed"));
+  EXPECT_THAT(GenerateSerial(random), StatusIs(absl::StatusCode::kInternal,
+                                               "fake random source failed"));
 }
 
 // ---- NormalizeSerial --------------------------------------------------------
@@ -158,9 +158,10 @@ TEST(SerialTest, RefusesMoreThan20Bytes) {
   std::string forty = "1" + std::string(39, '0');
   EXPECT_THAT(NormalizeSerial(forty), IsOkAndHolds(forty));
   std::string forty_one = "1" + std::string(40, '0');
-  EXPECT_THAT(NormalizeSerial(forty_one),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("is longer than 20 bytes, the RFC 5280 limit")));
+  EXPECT_THAT(
+      NormalizeSerial(forty_one),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("is longer than 20 bytes, the RFC 5280 limit")));
   // Leading zeros do not count.
   EXPECT_THAT(NormalizeSerial("00" + forty), IsOkAndHolds(forty));
 }
@@ -168,7 +169,11 @@ TEST(SerialTest, RefusesMoreThan20Bytes) {
 // ---- ASN.1 conversions ------------------------------------------------------
 
 TEST(SerialTest, Asn1RoundTrip) {
-  std::vector<std::string> serials = {"1", "a", "ff", "100", "a1bff",
+  std::vector<std::string> serials = {"1",
+                                      "a",
+                                      "ff",
+                                      "100",
+                                      "a1bff",
                                       "7fffffffffffffffffffffffffffffff",
                                       "1" + std::string(39, '0')};
   for (int i = 0; i < 20; ++i) {

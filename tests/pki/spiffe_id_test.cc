@@ -45,8 +45,8 @@ TEST(SpiffeIdTest, RefusesOtherSchemes) {
 }
 
 TEST(SpiffeIdTest, RefusesEmpty) {
-  EXPECT_THAT(SpiffeId::Parse(""),
-              StatusIs(absl::StatusCode::kInvalidArgument, "SPIFFE ID is empty"));
+  EXPECT_THAT(SpiffeId::Parse(""), StatusIs(absl::StatusCode::kInvalidArgument,
+                                            "SPIFFE ID is empty"));
 }
 
 TEST(SpiffeIdTest, RefusesMissingTrustDomain) {
@@ -108,7 +108,8 @@ TEST(SpiffeIdTest, RefusesDotSegments) {
 }
 
 TEST(SpiffeIdTest, RefusesTrailingSlash) {
-  for (const char* uri : {"spiffe://example.org/web/", "spiffe://example.org/"}) {
+  for (const char* uri :
+       {"spiffe://example.org/web/", "spiffe://example.org/"}) {
     EXPECT_THAT(SpiffeId::Parse(uri),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          HasSubstr("has a trailing slash")))
@@ -148,9 +149,9 @@ TEST(TrustDomainTest, AcceptsSpecCharacters) {
 }
 
 TEST(TrustDomainTest, RefusesEmptyAndTooLong) {
-  EXPECT_THAT(ValidateTrustDomain(""),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       "trust domain is empty"));
+  EXPECT_THAT(
+      ValidateTrustDomain(""),
+      StatusIs(absl::StatusCode::kInvalidArgument, "trust domain is empty"));
   EXPECT_THAT(ValidateTrustDomain(std::string(256, 'a')),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("256 characters is longer than the "
@@ -166,9 +167,9 @@ TEST(TrustDomainTest, RefusesCharactersOutsideTheSpec) {
   EXPECT_THAT(ValidateTrustDomain("EXAMPLE"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("uppercase letter 'E'")));
-  EXPECT_THAT(ValidateTrustDomain("example.org:443"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("has a port")));
+  EXPECT_THAT(
+      ValidateTrustDomain("example.org:443"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has a port")));
 }
 
 // ---- ValidateDnsName --------------------------------------------------------
@@ -181,17 +182,17 @@ TEST(DnsNameTest, AcceptsRfc1123Names) {
   std::string label63(63, 'a');
   EXPECT_OK(ValidateDnsName(label63 + ".internal", false));
   // 253 characters: four labels of 62 and one of 1, joined by dots.
-  std::string longest = absl::StrCat(std::string(62, 'a'), ".",
-                                     std::string(62, 'b'), ".",
-                                     std::string(62, 'c'), ".",
-                                     std::string(62, 'd'), ".e");
+  std::string longest =
+      absl::StrCat(std::string(62, 'a'), ".", std::string(62, 'b'), ".",
+                   std::string(62, 'c'), ".", std::string(62, 'd'), ".e");
   ASSERT_EQ(longest.size(), 253u);
   EXPECT_OK(ValidateDnsName(longest, false));
 }
 
 TEST(DnsNameTest, RefusesEmptyTooLongAndTrailingDot) {
-  EXPECT_THAT(ValidateDnsName("", false),
-              StatusIs(absl::StatusCode::kInvalidArgument, "DNS name is empty"));
+  EXPECT_THAT(
+      ValidateDnsName("", false),
+      StatusIs(absl::StatusCode::kInvalidArgument, "DNS name is empty"));
   EXPECT_THAT(ValidateDnsName(std::string(254, 'a'), false),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        "DNS name of 254 characters is longer than the "
@@ -254,8 +255,8 @@ TEST(DnsNameTest, AcceptsLeadingWildcardOnlyWhenAllowed) {
 }
 
 TEST(DnsNameTest, RefusesWildcardThatIsNotTheWholeLeftmostLabel) {
-  for (const char* name : {"w*.internal", "web.*.internal", "*.*.internal",
-                           "*", "web.internal.*"}) {
+  for (const char* name : {"w*.internal", "web.*.internal", "*.*.internal", "*",
+                           "web.internal.*"}) {
     EXPECT_THAT(ValidateDnsName(name, /*allow_wildcard=*/true),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          HasSubstr("has a '*' that is not a whole leftmost "
