@@ -5,7 +5,6 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
-#include <climits>
 
 #include "absl/strings/str_cat.h"
 #include "pki/certificate_builder.h"

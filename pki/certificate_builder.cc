@@ -10,11 +10,9 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstring>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "pki/serial.h"
 #include "pki/spiffe_id.h"
 #include "pki/ssl_error.h"
