@@ -724,6 +724,7 @@ void Agent::Process(Managed& m, absl::Time now) {
     return;
   }
   m.write_reason.clear();
+  m.write_now = false;
   m.last_error.clear();
   if (m.disk_serial != m.serial()) {
     LogInfo("rotated", {{"name", m.config.name},
