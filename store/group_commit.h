@@ -36,7 +36,9 @@ struct PendingWrite {
 
   // Applies the write to a transaction. It may be called more than once (a
   // batch is retried after the map grows), each time on a fresh
-  // transaction, so it must not depend on having run before.
+  // transaction, so it must not depend on having run before. It should
+  // make every check that can refuse it before its first Put or Delete, so
+  // that a refusal leaves the transaction untouched for the other writes.
   absl::FunctionRef<absl::Status(LmdbTxn&)> apply;
   // The outcome, set by the BatchRunner: OK only once the write is durable.
   absl::Status status;

@@ -368,44 +368,47 @@ absl::Status LmdbStore::Write(
 
 void LmdbStore::RunBatch(absl::Span<PendingWrite* const> writes) {
   absl::MutexLock lock(&write_mu_);
+  // settled[i]: writes[i] failed on its own and is out of the batch.
+  std::vector<bool> settled(writes.size(), false);
+  for (PendingWrite* write : writes) write->status = absl::OkStatus();
   absl::Status status;
   while (true) {
-    status = TryBatch(writes);
-    if (status.ok()) return;
+    absl::StatusOr<bool> done = TryBatch(writes, settled);
+    if (done.ok() && *done) return;
+    if (done.ok()) continue;  // a write failed after writing: run without it
+    status = done.status();
     if (!IsMapFull(status)) break;
     status = GrowMap();
     if (!status.ok()) break;
   }
   // The transaction failed as a whole: nothing of it was stored. A write
   // that had failed on its own keeps its own reason.
-  for (PendingWrite* write : writes) {
-    if (write->status.ok()) write->status = status;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (!settled[i]) writes[i]->status = status;
   }
 }
 
-absl::Status LmdbStore::TryBatch(absl::Span<PendingWrite* const> writes) {
-  for (PendingWrite* write : writes) write->status = absl::OkStatus();
+absl::StatusOr<bool> LmdbStore::TryBatch(
+    absl::Span<PendingWrite* const> writes, std::vector<bool>& settled) {
   ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env_.get()));
-  if (writes.size() == 1) {
-    // Alone in the transaction: its failure is the transaction's.
-    absl::Status status = writes[0]->apply(txn);
-    if (IsMapFull(status)) return status;
-    if (!status.ok()) {
-      writes[0]->status = status;
-      return absl::OkStatus();  // `txn` aborts: nothing is stored
-    }
-    return txn.Commit();
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (settled[i]) continue;
+    const uint64_t writes_before = txn.write_count();
+    absl::Status status = writes[i]->apply(txn);
+    if (status.ok()) continue;
+    if (IsMapFull(status)) return status;  // grow the map, then all again
+    writes[i]->status = status;
+    settled[i] = true;
+    // A write that refuses before changing anything (a duplicate serial, a
+    // used token) fails alone and the others go on. One that fails after
+    // writing, or breaks the transaction, would leave part of itself behind:
+    // drop the transaction and run the batch again without it.
+    if (txn.write_count() != writes_before || txn.failed()) return false;
   }
-  for (PendingWrite* write : writes) {
-    // Each write in its own child transaction, so that one failing (a
-    // duplicate serial) is undone alone and the others still commit.
-    ROTOR_ASSIGN_OR_RETURN(LmdbTxn child, LmdbTxn::BeginNested(txn));
-    absl::Status status = write->apply(child);
-    if (status.ok()) status = child.Commit();
-    if (IsMapFull(status)) return status;
-    write->status = status;
-  }
-  return txn.Commit();
+  // Nothing to make durable (every write refused): no commit, no fsync.
+  if (txn.write_count() == 0) return true;
+  ROTOR_RETURN_IF_ERROR(txn.Commit());
+  return true;
 }
 
 absl::Status LmdbStore::GrowMap() {

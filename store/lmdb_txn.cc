@@ -8,6 +8,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "util/file.h"
+#include "util/status_macros.h"
 
 namespace rotor::store {
 namespace {
@@ -88,34 +89,33 @@ absl::StatusOr<LmdbTxn> LmdbTxn::BeginWrite(MDB_env* env) {
   return LmdbTxn(txn);
 }
 
-absl::StatusOr<LmdbTxn> LmdbTxn::BeginNested(LmdbTxn& parent) {
-  MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(mdb_txn_env(parent.txn_), parent.txn_, 0, &txn);
-  if (rc != MDB_SUCCESS) {
-    return LmdbError(rc, "cannot begin a nested transaction");
-  }
-  return LmdbTxn(txn);
-}
-
 LmdbTxn::LmdbTxn(LmdbTxn&& other) noexcept
-    : txn_(std::exchange(other.txn_, nullptr)) {}
+    : txn_(std::exchange(other.txn_, nullptr)),
+      write_count_(other.write_count_),
+      failed_(other.failed_) {}
 
 LmdbTxn& LmdbTxn::operator=(LmdbTxn&& other) noexcept {
   if (this != &other) {
     Abort();
     txn_ = std::exchange(other.txn_, nullptr);
+    write_count_ = other.write_count_;
+    failed_ = other.failed_;
   }
   return *this;
+}
+
+absl::Status LmdbTxn::Check(int rc, absl::string_view what) {
+  if (rc == MDB_SUCCESS) return absl::OkStatus();
+  if (rc != MDB_NOTFOUND && rc != MDB_KEYEXIST) failed_ = true;
+  return LmdbError(rc, what);
 }
 
 LmdbTxn::~LmdbTxn() { Abort(); }
 
 absl::StatusOr<MDB_dbi> LmdbTxn::OpenDb(const char* name, unsigned flags) {
   MDB_dbi dbi = 0;
-  int rc = mdb_dbi_open(txn_, name, flags, &dbi);
-  if (rc != MDB_SUCCESS) {
-    return LmdbError(rc, absl::StrCat("cannot open table ", name));
-  }
+  ROTOR_RETURN_IF_ERROR(Check(mdb_dbi_open(txn_, name, flags, &dbi),
+                              absl::StrCat("cannot open table ", name)));
   return dbi;
 }
 
@@ -133,8 +133,9 @@ absl::Status LmdbTxn::Put(MDB_dbi dbi, absl::string_view key,
                           absl::string_view value, unsigned flags) {
   MDB_val k = ToVal(key);
   MDB_val v = ToVal(value);
-  int rc = mdb_put(txn_, dbi, &k, &v, flags);
-  if (rc != MDB_SUCCESS) return LmdbError(rc, "cannot write to the store");
+  ROTOR_RETURN_IF_ERROR(Check(mdb_put(txn_, dbi, &k, &v, flags),
+                              "cannot write to the store"));
+  ++write_count_;
   return absl::OkStatus();
 }
 
@@ -142,7 +143,8 @@ absl::StatusOr<bool> LmdbTxn::Delete(MDB_dbi dbi, absl::string_view key) {
   MDB_val k = ToVal(key);
   int rc = mdb_del(txn_, dbi, &k, nullptr);
   if (rc == MDB_NOTFOUND) return false;
-  if (rc != MDB_SUCCESS) return LmdbError(rc, "cannot delete from the store");
+  ROTOR_RETURN_IF_ERROR(Check(rc, "cannot delete from the store"));
+  ++write_count_;
   return true;
 }
 

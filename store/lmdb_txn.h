@@ -11,13 +11,14 @@
 //
 // Thread-safety: an LmdbTxn and an LmdbCursor belong to one thread at a time.
 // Read transactions need the environment opened with MDB_NOTLS if a thread
-// may hold more than one or hand one on. Only one write transaction (with
-// its nested children) exists at a time per environment.
+// may hold more than one or hand one on. Only one write transaction exists
+// at a time per environment.
 #ifndef ROTOR_STORE_LMDB_TXN_H_
 #define ROTOR_STORE_LMDB_TXN_H_
 
 #include <lmdb.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,10 +72,6 @@ class LmdbTxn {
   static absl::StatusOr<LmdbTxn> BeginRead(MDB_env* env);
   // The (only) write transaction; blocks while another one is open.
   static absl::StatusOr<LmdbTxn> BeginWrite(MDB_env* env);
-  // A child of a write transaction: its changes become part of the parent
-  // when it commits and vanish when it aborts. While it is open the parent
-  // must not be used. REQUIRES: `parent` is an open write transaction.
-  static absl::StatusOr<LmdbTxn> BeginNested(LmdbTxn& parent);
 
   LmdbTxn(LmdbTxn&& other) noexcept;
   LmdbTxn& operator=(LmdbTxn&& other) noexcept;
@@ -114,9 +111,20 @@ class LmdbTxn {
   bool is_open() const { return txn_ != nullptr; }
   MDB_txn* get() const { return txn_; }
 
+  // Successful Put and Delete calls so far: 0 means nothing was changed.
+  uint64_t write_count() const { return write_count_; }
+  // True once any call failed with a real error (anything but "not found"
+  // or "key exists"); LMDB then refuses to commit the transaction.
+  bool failed() const { return failed_; }
+
  private:
   explicit LmdbTxn(MDB_txn* txn) : txn_(txn) {}
+  // Maps `rc` through LmdbError and notes real errors in failed_.
+  absl::Status Check(int rc, absl::string_view what);
+
   MDB_txn* txn_;
+  uint64_t write_count_ = 0;
+  bool failed_ = false;
 };
 
 // A cursor over one database within a transaction. Each positioning call
