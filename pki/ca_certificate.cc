@@ -54,14 +54,14 @@ absl::Status AddExtension(X509* x509, int nid, void* value, bool critical,
                           absl::string_view what) {
   if (X509_add1_ext_i2d(x509, nid, value, critical ? 1 : 0,
                         X509V3_ADD_DEFAULT) != 1) {
-    return SslInternalError(absl::StrCat("cannot add the ", what,
-                                         " extension"));
+    return SslInternalError(
+        absl::StrCat("cannot add the ", what, " extension"));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<SslPtr<ASN1_STRING>> OctetString(const unsigned char* data,
-                                                 size_t len) {
+                                                size_t len) {
   SslPtr<ASN1_STRING> out(ASN1_OCTET_STRING_new());
   if (out == nullptr ||
       ASN1_OCTET_STRING_set(out.get(), data, static_cast<int>(len)) != 1) {
@@ -114,8 +114,7 @@ absl::StatusOr<SslPtr<X509>> NewCaCertificate(
   bc->ca = 0xff;  // DER TRUE
   if (pathlen >= 0) {
     bc->pathlen = ASN1_INTEGER_new();
-    if (bc->pathlen == nullptr ||
-        ASN1_INTEGER_set(bc->pathlen, pathlen) != 1) {
+    if (bc->pathlen == nullptr || ASN1_INTEGER_set(bc->pathlen, pathlen) != 1) {
       return SslInternalError("cannot set the path length");
     }
   }
@@ -221,9 +220,9 @@ absl::StatusOr<Certificate> BuildIntermediateCertificate(
   ROTOR_RETURN_IF_ERROR(CheckKeyAllowed(public_key));
   const Certificate& parent_cert = parent.certificate;
   if (!parent_cert.IsCa()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "parent certificate \"", parent_cert.Subject(),
-        "\" is not a CA (basicConstraints CA:TRUE missing)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("parent certificate \"", parent_cert.Subject(),
+                     "\" is not a CA (basicConstraints CA:TRUE missing)"));
   }
   if (parent_cert.NotAfter() <= now) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -234,7 +233,8 @@ absl::StatusOr<Certificate> BuildIntermediateCertificate(
     return absl::InvalidArgumentError(
         "parent private key does not match the parent certificate");
   }
-  absl::Time not_after = std::min(now + options.validity, parent_cert.NotAfter());
+  absl::Time not_after =
+      std::min(now + options.validity, parent_cert.NotAfter());
   // X509_set_pubkey only reads the key and takes a reference to it, which
   // does not modify the key's contents.
   ROTOR_ASSIGN_OR_RETURN(

@@ -48,14 +48,15 @@ std::vector<std::string> SansOfType(X509* x509, int type) {
         std::string text;
         for (int j = 0; j < 16; j += 2) {
           if (j > 0) text += ":";
-          absl::StrAppend(&text, absl::Hex((ip->data[j] << 8) | ip->data[j + 1]));
+          absl::StrAppend(&text,
+                          absl::Hex((ip->data[j] << 8) | ip->data[j + 1]));
         }
         out.push_back(text);
       }
       continue;
     }
-    const ASN1_IA5STRING* s = type == GEN_URI ? name->d.uniformResourceIdentifier
-                                              : name->d.dNSName;
+    const ASN1_IA5STRING* s =
+        type == GEN_URI ? name->d.uniformResourceIdentifier : name->d.dNSName;
     out.emplace_back(reinterpret_cast<const char*>(s->data),
                      static_cast<size_t>(s->length));
   }
@@ -98,8 +99,9 @@ absl::StatusOr<Certificate> Certificate::FromDer(absl::string_view der) {
   size_t used = static_cast<size_t>(
       p - reinterpret_cast<const unsigned char*>(der.data()));
   if (used != der.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "certificate has ", der.size() - used, " trailing bytes after its DER"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate has ", der.size() - used,
+                     " trailing bytes after its DER"));
   }
   return Certificate(std::move(x509), std::string(der));
 }

@@ -16,9 +16,8 @@
 #include <vector>
 
 #include "absl/base/call_once.h"
-#include "absl/strings/string_view.h"
-
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "pki/key.h"

@@ -37,6 +37,7 @@ struct RawSpki {
   ASN1_BIT_STRING* public_key;
 };
 
+// clang-format off
 ASN1_SEQUENCE(RawSpki) = {
     ASN1_SIMPLE(RawSpki, algorithm, X509_ALGOR),
     ASN1_SIMPLE(RawSpki, public_key, ASN1_BIT_STRING),
@@ -48,6 +49,7 @@ struct RawSpkiDeleter {
                    ASN1_ITEM_rptr(RawSpki));
   }
 };
+// clang-format on
 using RawSpkiPtr = std::unique_ptr<RawSpki, RawSpkiDeleter>;
 
 // What the builder needs to know about the subject key.
@@ -77,10 +79,9 @@ absl::StatusOr<SubjectKey> SetSubjectPublicKey(X509* x509,
                     "subject public key is not a DER SubjectPublicKeyInfo");
   }
   if (static_cast<size_t>(p - start) != der.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("subject public key has ",
-                     der.size() - static_cast<size_t>(p - start),
-                     " trailing bytes after its DER"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "subject public key has ", der.size() - static_cast<size_t>(p - start),
+        " trailing bytes after its DER"));
   }
   X509_ALGOR* algorithm = spki->algorithm;
   int nid = OBJ_obj2nid(algorithm->algorithm);
@@ -97,10 +98,9 @@ absl::StatusOr<SubjectKey> SetSubjectPublicKey(X509* x509,
   if (algorithm->parameter != nullptr) {
     param_type = algorithm->parameter->type;
   }
-  bool params_ok = nid == NID_X9_62_id_ecPublicKey
-                       ? param_type == V_ASN1_OBJECT
-                   : nid == NID_rsaEncryption ? param_type == V_ASN1_NULL
-                                              : param_type == V_ASN1_UNDEF;
+  bool params_ok = nid == NID_X9_62_id_ecPublicKey ? param_type == V_ASN1_OBJECT
+                   : nid == NID_rsaEncryption      ? param_type == V_ASN1_NULL
+                                                   : param_type == V_ASN1_UNDEF;
   if (!params_ok) {
     return absl::InvalidArgumentError(
         "subject public key has unexpected algorithm parameters (explicit EC "
@@ -157,14 +157,14 @@ absl::Status AddExtension(X509* x509, int nid, void* value, bool critical,
   // copying it again.
   if (X509_add1_ext_i2d(x509, nid, value, critical ? 1 : 0,
                         X509V3_ADD_DEFAULT) != 1) {
-    return SslInternalError(absl::StrCat("cannot add the ", what,
-                                         " extension"));
+    return SslInternalError(
+        absl::StrCat("cannot add the ", what, " extension"));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<SslPtr<ASN1_STRING>> OctetString(const unsigned char* data,
-                                                 size_t len) {
+                                                size_t len) {
   SslPtr<ASN1_STRING> out(ASN1_OCTET_STRING_new());
   if (out == nullptr ||
       ASN1_OCTET_STRING_set(out.get(), data, static_cast<int>(len)) != 1) {
@@ -179,8 +179,8 @@ absl::Status PushIa5Name(GENERAL_NAMES* names, int type,
   SslPtr<GENERAL_NAME> name(GENERAL_NAME_new());
   SslPtr<ASN1_STRING> ia5(ASN1_IA5STRING_new());
   if (name == nullptr || ia5 == nullptr ||
-      ASN1_STRING_set(ia5.get(), value.data(), static_cast<int>(value.size())) !=
-          1) {
+      ASN1_STRING_set(ia5.get(), value.data(),
+                      static_cast<int>(value.size())) != 1) {
     return SslInternalError("cannot build a subjectAltName entry");
   }
   GENERAL_NAME_set0_value(name.get(), type, ia5.release());  // takes ia5
@@ -217,8 +217,9 @@ absl::Status PushIpName(GENERAL_NAMES* names, const std::string& text) {
 absl::Status CheckRequest(const LeafTemplate& leaf, const Signer& signer,
                           absl::Time now) {
   if (leaf.ttl <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "certificate TTL must be positive, got ", absl::FormatDuration(leaf.ttl)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate TTL must be positive, got ",
+                     absl::FormatDuration(leaf.ttl)));
   }
   if (leaf.spiffe_id.empty() && leaf.dns_names.empty() &&
       leaf.ip_addresses.empty()) {
@@ -245,14 +246,14 @@ absl::Status CheckRequest(const LeafTemplate& leaf, const Signer& signer,
   }
   const Certificate& ca = signer.certificate;
   if (!ca.IsCa()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "signer certificate \"", ca.Subject(),
-        "\" is not a CA (basicConstraints CA:TRUE missing)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("signer certificate \"", ca.Subject(),
+                     "\" is not a CA (basicConstraints CA:TRUE missing)"));
   }
   if (ca.NotAfter() <= now) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "signer certificate \"", ca.Subject(), "\" expired at ",
-        absl::FormatTime(ca.NotAfter(), absl::UTCTimeZone())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("signer certificate \"", ca.Subject(), "\" expired at ",
+                     absl::FormatTime(ca.NotAfter(), absl::UTCTimeZone())));
   }
   return absl::OkStatus();
 }
@@ -367,8 +368,8 @@ absl::Status AddExtensions(X509* x509, const LeafTemplate& leaf,
     if (point->distpoint->name.fullname == nullptr) {
       return SslInternalError("cannot build the CRL distribution point");
     }
-    ROTOR_RETURN_IF_ERROR(PushIa5Name(point->distpoint->name.fullname, GEN_URI,
-                                      leaf.crl_url));
+    ROTOR_RETURN_IF_ERROR(
+        PushIa5Name(point->distpoint->name.fullname, GEN_URI, leaf.crl_url));
     ROTOR_RETURN_IF_ERROR(AddExtension(x509, NID_crl_distribution_points,
                                        points.get(), false,
                                        "cRLDistributionPoints"));
@@ -398,8 +399,8 @@ absl::Status ExpectCriticality(X509* x509, int nid, int expected) {
   if (got == -2) return LintError(absl::StrCat(name, " appears twice"));
   if (expected == -1) return LintError(absl::StrCat(name, " is present"));
   if (got == -1) return LintError(absl::StrCat(name, " is missing"));
-  return LintError(absl::StrCat(name, expected ? " is not critical"
-                                               : " is critical"));
+  return LintError(
+      absl::StrCat(name, expected ? " is not critical" : " is critical"));
 }
 
 std::string StringOf(const ASN1_STRING* s) {
@@ -415,7 +416,8 @@ absl::Time TruncatedToSeconds(absl::Time t) {
 absl::Status LintSans(X509* x509, const LeafTemplate& leaf) {
   std::vector<std::string> expected;
   if (!leaf.spiffe_id.empty()) expected.push_back("URI:" + leaf.spiffe_id);
-  for (const std::string& dns : leaf.dns_names) expected.push_back("DNS:" + dns);
+  for (const std::string& dns : leaf.dns_names)
+    expected.push_back("DNS:" + dns);
   for (const std::string& ip : leaf.ip_addresses) {
     ROTOR_ASSIGN_OR_RETURN(SslPtr<ASN1_STRING> bytes, ParseIpAddress(ip));
     expected.push_back("IP:" + StringOf(bytes.get()));
@@ -511,8 +513,8 @@ absl::Status CheckLeafProfile(const Certificate& built,
   if (cert.NotBefore() != TruncatedToSeconds(now - kBackdate)) {
     return LintError("notBefore is not now - 60s");
   }
-  absl::Time not_after =
-      TruncatedToSeconds(std::min(now + leaf.ttl, signer.certificate.NotAfter()));
+  absl::Time not_after = TruncatedToSeconds(
+      std::min(now + leaf.ttl, signer.certificate.NotAfter()));
   if (cert.NotAfter() != not_after) {
     return LintError("notAfter is not min(now + ttl, signer's notAfter)");
   }
@@ -524,9 +526,9 @@ absl::Status CheckLeafProfile(const Certificate& built,
     ClearSslErrors();
     return LintError("subject public key does not encode");
   }
-  bool same_key = absl::string_view(reinterpret_cast<char*>(spki),
-                                    static_cast<size_t>(spki_len)) ==
-                  leaf.public_key_der;
+  bool same_key =
+      absl::string_view(reinterpret_cast<char*>(spki),
+                        static_cast<size_t>(spki_len)) == leaf.public_key_der;
   OPENSSL_free(spki);
   if (!same_key) return LintError("subject public key differs from the CSR's");
 
@@ -559,8 +561,8 @@ absl::Status CheckLeafProfile(const Certificate& built,
   ROTOR_RETURN_IF_ERROR(ExpectCriticality(x509, NID_subject_key_identifier, 0));
   unsigned char ski[SHA_DIGEST_LENGTH];
   const ASN1_BIT_STRING* bits = X509_get0_pubkey_bitstr(x509);
-  SHA1(ASN1_STRING_get0_data(bits), static_cast<size_t>(ASN1_STRING_length(bits)),
-       ski);
+  SHA1(ASN1_STRING_get0_data(bits),
+       static_cast<size_t>(ASN1_STRING_length(bits)), ski);
   if (StringOf(X509_get0_subject_key_id(x509)) !=
       absl::string_view(reinterpret_cast<char*>(ski), sizeof(ski))) {
     return LintError("subjectKeyIdentifier is not the SHA-1 of the key bits");
@@ -619,17 +621,15 @@ absl::StatusOr<Certificate> BuildLeafCertificate(const LeafTemplate& leaf,
   if (X509_set_serialNumber(x509.get(), serial_asn1.get()) != 1) {
     return SslInternalError("cannot set the serial number");
   }
-  if (X509_set_issuer_name(x509.get(),
-                           X509_get_subject_name(signer.certificate.get())) !=
-      1) {
+  if (X509_set_issuer_name(
+          x509.get(), X509_get_subject_name(signer.certificate.get())) != 1) {
     return SslInternalError("cannot set the issuer name");
   }
   ROTOR_RETURN_IF_ERROR(
       SetTime(X509_getm_notBefore(x509.get()), now - kBackdate, "notBefore"));
-  ROTOR_RETURN_IF_ERROR(
-      SetTime(X509_getm_notAfter(x509.get()),
-              std::min(now + leaf.ttl, signer.certificate.NotAfter()),
-              "notAfter"));
+  ROTOR_RETURN_IF_ERROR(SetTime(
+      X509_getm_notAfter(x509.get()),
+      std::min(now + leaf.ttl, signer.certificate.NotAfter()), "notAfter"));
   if (leaf.common_name_from_dns) {
     const std::string& cn = leaf.dns_names.front();
     if (X509_NAME_add_entry_by_NID(

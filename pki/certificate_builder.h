@@ -22,10 +22,10 @@
 #define ROTOR_PKI_CERTIFICATE_BUILDER_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "pki/certificate.h"
 #include "pki/random.h"
@@ -74,9 +74,8 @@ absl::StatusOr<Certificate> BuildLeafCertificate(const LeafTemplate& leaf,
 // public key bytes, every extension and its criticality, subject and SANs).
 // OK, or Internal naming the first difference
 // ("certificate does not match the profile: keyUsage is not critical").
-absl::Status CheckLeafProfile(const Certificate& cert,
-                              const LeafTemplate& leaf, const Signer& signer,
-                              absl::Time now);
+absl::Status CheckLeafProfile(const Certificate& cert, const LeafTemplate& leaf,
+                              const Signer& signer, absl::Time now);
 
 }  // namespace rotor::pki
 

@@ -81,8 +81,8 @@ absl::Status Verify(const Certificate& leaf,
 
   SslPtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
   if (ctx == nullptr) return SslInternalError("X509_STORE_CTX_new");
-  if (X509_STORE_CTX_init(ctx.get(), store.get(), leaf_x509,
-                          untrusted.get()) != 1) {
+  if (X509_STORE_CTX_init(ctx.get(), store.get(), leaf_x509, untrusted.get()) !=
+      1) {
     return SslInternalError("X509_STORE_CTX_init");
   }
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());

@@ -60,8 +60,8 @@ std::string Bytes(const ASN1_STRING* s) {
 std::string Sha1OfPublicKeyBits(const Certificate& cert) {
   const ASN1_BIT_STRING* bits = X509_get0_pubkey_bitstr(cert.get());
   unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(ASN1_STRING_get0_data(bits), static_cast<size_t>(ASN1_STRING_length(bits)),
-       digest);
+  SHA1(ASN1_STRING_get0_data(bits),
+       static_cast<size_t>(ASN1_STRING_length(bits)), digest);
   return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
 }
 
@@ -212,8 +212,8 @@ TEST(CaCertificateTest, RootRefusesEmptyOrLongCommonName) {
 }
 
 TEST(CaCertificateTest, RootRefusesWeakKey) {
-  SslPtr<EVP_PKEY> weak(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA",
-                                          static_cast<size_t>(1024)));
+  SslPtr<EVP_PKEY> weak(
+      EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(1024)));
   ASSERT_NE(weak, nullptr);
   PrivateKey key = PrivateKey::Adopt(std::move(weak));
   FakeRandom random;
@@ -250,13 +250,12 @@ TEST(CaCertificateTest, IntermediateRefusesParentKeyMismatch) {
   ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::Generate(KeyType::kEcP256));
   FakeRandom random;
   // The root certificate with the intermediate's key.
-  EXPECT_THAT(
-      BuildIntermediateCertificate(key.get(), IntermediateOptions(),
-                                   Signer{ca.root, ca.intermediate_key}, kNow,
-                                   random),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               HasSubstr("parent private key does not match the parent "
-                         "certificate")));
+  EXPECT_THAT(BuildIntermediateCertificate(key.get(), IntermediateOptions(),
+                                           Signer{ca.root, ca.intermediate_key},
+                                           kNow, random),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("parent private key does not match the parent "
+                                 "certificate")));
 }
 
 TEST(CaCertificateTest, IntermediateRefusesNonCaParent) {

@@ -73,9 +73,8 @@ std::vector<std::string> Ekus(const Certificate& cert) {
 // The full-name URIs of the CRL distribution points.
 std::vector<std::string> CrlUris(const Certificate& cert) {
   std::vector<std::string> out;
-  SslPtr<CRL_DIST_POINTS> points(static_cast<CRL_DIST_POINTS*>(
-      X509_get_ext_d2i(cert.get(), NID_crl_distribution_points, nullptr,
-                       nullptr)));
+  SslPtr<CRL_DIST_POINTS> points(static_cast<CRL_DIST_POINTS*>(X509_get_ext_d2i(
+      cert.get(), NID_crl_distribution_points, nullptr, nullptr)));
   if (points == nullptr) return out;
   for (int i = 0; i < sk_DIST_POINT_num(points.get()); ++i) {
     const DIST_POINT* point = sk_DIST_POINT_value(points.get(), i);
@@ -331,10 +330,10 @@ TEST_F(CertificateBuilderTest, SerialComesFromTheRandomSource) {
 TEST_F(CertificateBuilderTest, RandomFailurePropagates) {
   FakeRandom random;
   random.set_fail(true);
-  EXPECT_THAT(BuildLeafCertificate(Template(*ec_key_), ca_->signer(), kNow,
-                                   random),
-              StatusIs(absl::StatusCode::kInternal,
-                       HasSubstr("fake random source failed")));
+  EXPECT_THAT(
+      BuildLeafCertificate(Template(*ec_key_), ca_->signer(), kNow, random),
+      StatusIs(absl::StatusCode::kInternal,
+               HasSubstr("fake random source failed")));
 }
 
 TEST_F(CertificateBuilderTest, RefusesNonPositiveTtl) {
@@ -377,10 +376,9 @@ TEST_F(CertificateBuilderTest, RefusesNonCaSigner) {
 TEST_F(CertificateBuilderTest, RefusesPublicKeyThatDoesNotParse) {
   LeafTemplate leaf = Template(*ec_key_);
   leaf.public_key_der = "not a key";
-  EXPECT_THAT(Build(leaf),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("subject public key is not a DER "
-                                 "SubjectPublicKeyInfo")));
+  EXPECT_THAT(Build(leaf), StatusIs(absl::StatusCode::kInvalidArgument,
+                                    HasSubstr("subject public key is not a DER "
+                                              "SubjectPublicKeyInfo")));
   leaf.public_key_der.clear();
   EXPECT_THAT(Build(leaf), StatusIs(absl::StatusCode::kInvalidArgument,
                                     HasSubstr("subject public key is empty")));

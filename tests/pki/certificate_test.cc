@@ -105,7 +105,8 @@ TEST_F(CertificateTest, FromDerRefusesEmptyAndGarbage) {
 
 TEST_F(CertificateTest, PemRoundTripsAndChainsKeepTheirOrder) {
   std::string pem = ChainToPem({*leaf_, ca_->intermediate, ca_->root});
-  EXPECT_EQ(pem, leaf_->ToPem() + ca_->intermediate.ToPem() + ca_->root.ToPem());
+  EXPECT_EQ(pem,
+            leaf_->ToPem() + ca_->intermediate.ToPem() + ca_->root.ToPem());
   ASSERT_OK_AND_ASSIGN(Certificate first, Certificate::FromPem(pem));
   EXPECT_EQ(first.der(), leaf_->der());
   ASSERT_OK_AND_ASSIGN(std::vector<Certificate> chain,
@@ -117,9 +118,9 @@ TEST_F(CertificateTest, PemRoundTripsAndChainsKeepTheirOrder) {
 }
 
 TEST_F(CertificateTest, ChainFromPemIgnoresTextAroundBlocks) {
-  std::string pem = absl::StrCat("subject=web\n", leaf_->ToPem(),
-                                 "\n# the intermediate\n",
-                                 ca_->intermediate.ToPem(), "trailing words\n");
+  std::string pem =
+      absl::StrCat("subject=web\n", leaf_->ToPem(), "\n# the intermediate\n",
+                   ca_->intermediate.ToPem(), "trailing words\n");
   ASSERT_OK_AND_ASSIGN(std::vector<Certificate> chain,
                        Certificate::ChainFromPem(pem));
   ASSERT_EQ(chain.size(), 2u);
@@ -153,11 +154,12 @@ TEST_F(CertificateTest, LoadChainNamesThePath) {
 
   std::string junk = dir.Path("junk.pem");
   ASSERT_OK(WriteFileAtomically(junk, "junk", 0644, WriteMode::kReplace));
-  EXPECT_THAT(Certificate::LoadChain(junk),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr(absl::StrCat("failed to load certificates "
-                                              "from ",
-                                              junk, ": no certificate found"))));
+  EXPECT_THAT(
+      Certificate::LoadChain(junk),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr(absl::StrCat("failed to load certificates "
+                                      "from ",
+                                      junk, ": no certificate found"))));
   EXPECT_THAT(Certificate::LoadChain(dir.Path("missing.pem")),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("missing.pem")));
 }
@@ -165,7 +167,8 @@ TEST_F(CertificateTest, LoadChainNamesThePath) {
 TEST_F(CertificateTest, SanAccessorsReturnEachKindInOrder) {
   EXPECT_THAT(leaf_->UriSans(), ElementsAre("spiffe://example.org/web"));
   EXPECT_THAT(leaf_->DnsSans(), ElementsAre("web.internal", "web.example.org"));
-  EXPECT_THAT(leaf_->IpSans(), ElementsAre("192.0.2.7", "2001:db8:0:0:0:0:0:42"));
+  EXPECT_THAT(leaf_->IpSans(),
+              ElementsAre("192.0.2.7", "2001:db8:0:0:0:0:0:42"));
   // Kinds a certificate does not have come back empty: the root has only a
   // URI.
   EXPECT_THAT(ca_->root.DnsSans(), IsEmpty());
@@ -193,8 +196,8 @@ TEST_F(CertificateTest, SerialIsCanonicalHex) {
 TEST_F(CertificateTest, FingerprintMatchesTheOpenSslCli) {
   TempDir dir;
   std::string path = dir.Path("leaf.pem");
-  ASSERT_OK(WriteFileAtomically(path, leaf_->ToPem(), 0644,
-                                WriteMode::kReplace));
+  ASSERT_OK(
+      WriteFileAtomically(path, leaf_->ToPem(), 0644, WriteMode::kReplace));
   std::string output;
   ASSERT_EQ(RunCommand(absl::StrCat("openssl x509 -noout -fingerprint -sha256 "
                                     "-in ",
@@ -215,8 +218,8 @@ TEST_F(CertificateTest, FingerprintMatchesTheOpenSslCli) {
 TEST_F(CertificateTest, SerialMatchesTheOpenSslCli) {
   TempDir dir;
   std::string path = dir.Path("leaf.pem");
-  ASSERT_OK(WriteFileAtomically(path, leaf_->ToPem(), 0644,
-                                WriteMode::kReplace));
+  ASSERT_OK(
+      WriteFileAtomically(path, leaf_->ToPem(), 0644, WriteMode::kReplace));
   std::string output;
   ASSERT_EQ(RunCommand(absl::StrCat("openssl x509 -noout -serial -in ", path),
                        &output),
@@ -235,7 +238,8 @@ TEST_F(CertificateTest, CopiesShareTheCertificate) {
   EXPECT_EQ(copy.der(), leaf_->der());
 
   // A copy outlives its source.
-  std::optional<Certificate> source = Certificate::FromDer(leaf_->der()).value();
+  std::optional<Certificate> source =
+      Certificate::FromDer(leaf_->der()).value();
   Certificate survivor = *source;
   source.reset();
   EXPECT_EQ(survivor.der(), leaf_->der());
@@ -267,9 +271,8 @@ TEST_F(CertificateTest, PublicKeyOfABuiltLeafDecodesOnceAcrossThreads) {
   std::vector<EVP_PKEY*> seen(4, nullptr);
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) {
-    threads.emplace_back([&, i] {
-      seen[i] = (i % 2 == 0 ? cert : copy).PublicKey();
-    });
+    threads.emplace_back(
+        [&, i] { seen[i] = (i % 2 == 0 ? cert : copy).PublicKey(); });
   }
   for (std::thread& thread : threads) thread.join();
   ASSERT_NE(seen[0], nullptr);

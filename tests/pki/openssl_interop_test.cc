@@ -39,14 +39,15 @@ struct KeyTypeFixture {
 };
 
 const KeyTypeFixture* FixtureFor(KeyType type) {
-  static auto* fixtures = new std::map<KeyType, std::unique_ptr<KeyTypeFixture>>;
+  static auto* fixtures =
+      new std::map<KeyType, std::unique_ptr<KeyTypeFixture>>;
   auto it = fixtures->find(type);
   if (it != fixtures->end()) return it->second.get();
   absl::StatusOr<TestCa> ca = MakeTestCa(type, kNow);
   absl::StatusOr<PrivateKey> key = PrivateKey::Generate(type);
   if (!ca.ok() || !key.ok()) {
-    ADD_FAILURE() << "cannot make a " << KeyTypeName(type) << " CA: "
-                  << ca.status() << " / " << key.status();
+    ADD_FAILURE() << "cannot make a " << KeyTypeName(type)
+                  << " CA: " << ca.status() << " / " << key.status();
     return nullptr;
   }
   auto& fixture = (*fixtures)[type];
@@ -62,8 +63,8 @@ class OpenSslInteropTest : public ::testing::TestWithParam<KeyType> {
     ASSERT_NE(fixture, nullptr);
     ca_ = &fixture->ca;
     key_ = &fixture->leaf_key;
-    ASSERT_OK(WriteFileAtomically(dir_.Path("root.pem"), ca_->root.ToPem(),
-                                  0644));
+    ASSERT_OK(
+        WriteFileAtomically(dir_.Path("root.pem"), ca_->root.ToPem(), 0644));
     ASSERT_OK(WriteFileAtomically(dir_.Path("intermediate.pem"),
                                   ca_->intermediate.ToPem(), 0644));
   }
@@ -134,10 +135,10 @@ TEST_P(OpenSslInteropTest, ServerCertificateIsATlsServerOnly) {
 
 TEST_P(OpenSslInteropTest, IntermediateVerifiesAgainstTheRoot) {
   std::string output;
-  std::string command = absl::StrCat(
-      "openssl verify -x509_strict -attime ",
-      absl::ToUnixSeconds(kNow + absl::Minutes(1)), " -CAfile ",
-      dir_.Path("root.pem"), " ", dir_.Path("intermediate.pem"));
+  std::string command =
+      absl::StrCat("openssl verify -x509_strict -attime ",
+                   absl::ToUnixSeconds(kNow + absl::Minutes(1)), " -CAfile ",
+                   dir_.Path("root.pem"), " ", dir_.Path("intermediate.pem"));
   EXPECT_EQ(RunCommand(command, &output), 0) << output;
   EXPECT_THAT(output, HasSubstr("intermediate.pem: OK"));
 }

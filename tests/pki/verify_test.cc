@@ -41,8 +41,8 @@ class VerifyTest : public ::testing::Test {
     ca_ = other_ca_ = nullptr;
   }
 
-  Certificate Leaf(CertificateUsage usage,
-                   absl::Duration ttl = absl::Hours(1), absl::Time now = kNow) {
+  Certificate Leaf(CertificateUsage usage, absl::Duration ttl = absl::Hours(1),
+                   absl::Time now = kNow) {
     absl::StatusOr<PrivateKey> key = PrivateKey::Generate(KeyType::kEcP256);
     EXPECT_TRUE(key.ok()) << key.status();
     LeafTemplate leaf;
@@ -88,8 +88,8 @@ TEST_F(VerifyTest, VerifiesAtTheEdgesOfTheValidity) {
   Certificate leaf = Leaf(CertificateUsage::kWorkload);
   EXPECT_OK(Verify(leaf, leaf.NotBefore(), VerifyPurpose::kAny));
   // OpenSSL counts the notAfter second itself as expired.
-  EXPECT_OK(Verify(leaf, leaf.NotAfter() - absl::Seconds(1),
-                   VerifyPurpose::kAny));
+  EXPECT_OK(
+      Verify(leaf, leaf.NotAfter() - absl::Seconds(1), VerifyPurpose::kAny));
   EXPECT_THAT(Verify(leaf, leaf.NotAfter(), VerifyPurpose::kAny),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("certificate has expired (depth 0)")));
@@ -105,12 +105,12 @@ TEST_F(VerifyTest, ExpiredLeafFails) {
 
 TEST_F(VerifyTest, NotYetValidLeafFails) {
   // Issued an hour after the CA, so only the leaf is not yet valid.
-  Certificate leaf = Leaf(CertificateUsage::kWorkload, absl::Hours(1),
-                          kNow + absl::Hours(1));
-  EXPECT_THAT(Verify(leaf, leaf.NotBefore() - absl::Seconds(1),
-                     VerifyPurpose::kAny),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("certificate is not yet valid (depth 0)")));
+  Certificate leaf =
+      Leaf(CertificateUsage::kWorkload, absl::Hours(1), kNow + absl::Hours(1));
+  EXPECT_THAT(
+      Verify(leaf, leaf.NotBefore() - absl::Seconds(1), VerifyPurpose::kAny),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("certificate is not yet valid (depth 0)")));
 }
 
 TEST_F(VerifyTest, ExpiredIntermediateFails) {
@@ -135,20 +135,20 @@ TEST_F(VerifyTest, WrongRootFails) {
 
 TEST_F(VerifyTest, MissingIntermediateFails) {
   Certificate leaf = Leaf(CertificateUsage::kWorkload);
-  EXPECT_THAT(VerifyCertificate(leaf, {}, {ca_->root}, kNow,
-                                VerifyPurpose::kAny),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("unable to get local issuer certificate "
-                                 "(depth 0)")));
+  EXPECT_THAT(
+      VerifyCertificate(leaf, {}, {ca_->root}, kNow, VerifyPurpose::kAny),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("unable to get local issuer certificate "
+                         "(depth 0)")));
 }
 
 TEST_F(VerifyTest, IntermediateFromAnotherCaFails) {
   Certificate leaf = Leaf(CertificateUsage::kWorkload);
   // Same subject name as the real intermediate, but another key.
-  EXPECT_THAT(VerifyCertificate(leaf, {other_ca_->intermediate},
-                                {other_ca_->root}, kNow, VerifyPurpose::kAny),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("(depth 0)")));
+  EXPECT_THAT(
+      VerifyCertificate(leaf, {other_ca_->intermediate}, {other_ca_->root},
+                        kNow, VerifyPurpose::kAny),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("(depth 0)")));
 }
 
 TEST_F(VerifyTest, NodeCertificateIsNotATlsServer) {
@@ -178,8 +178,8 @@ TEST_F(VerifyTest, RefusesEmptyRoots) {
 TEST_F(VerifyTest, IntermediateAndRootVerifyAsCas) {
   EXPECT_OK(VerifyCertificate(ca_->intermediate, {}, {ca_->root}, kNow,
                               VerifyPurpose::kAny));
-  EXPECT_OK(VerifyCertificate(ca_->root, {}, {ca_->root}, kNow,
-                              VerifyPurpose::kAny));
+  EXPECT_OK(
+      VerifyCertificate(ca_->root, {}, {ca_->root}, kNow, VerifyPurpose::kAny));
 }
 
 TEST_F(VerifyTest, SeveralRootsAreTried) {
@@ -225,11 +225,11 @@ TEST_F(VerifyTest, RevokedLeafFailsWithCrls) {
       std::vector<std::string> crls,
       Crls(*ca_, {{leaf.SerialHex(), kNow, RevocationReason::kKeyCompromise}},
            {}));
-  EXPECT_THAT(VerifyCertificate(leaf, {ca_->intermediate}, {ca_->root},
-                                kNow + absl::Minutes(1), VerifyPurpose::kAny,
-                                crls),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("certificate revoked (depth 0)")));
+  EXPECT_THAT(
+      VerifyCertificate(leaf, {ca_->intermediate}, {ca_->root},
+                        kNow + absl::Minutes(1), VerifyPurpose::kAny, crls),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("certificate revoked (depth 0)")));
   // Without CRLs the same chain passes.
   EXPECT_OK(VerifyCertificate(leaf, {ca_->intermediate}, {ca_->root},
                               kNow + absl::Minutes(1), VerifyPurpose::kAny));
@@ -237,37 +237,36 @@ TEST_F(VerifyTest, RevokedLeafFailsWithCrls) {
 
 TEST_F(VerifyTest, RevokedIntermediateFailsWithCrls) {
   Certificate leaf = Leaf(CertificateUsage::kWorkload);
-  ASSERT_OK_AND_ASSIGN(
-      std::vector<std::string> crls,
-      Crls(*ca_, {},
-           {{ca_->intermediate.SerialHex(), kNow,
-             RevocationReason::kCaCompromise}}));
-  EXPECT_THAT(VerifyCertificate(leaf, {ca_->intermediate}, {ca_->root},
-                                kNow + absl::Minutes(1), VerifyPurpose::kAny,
-                                crls),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("certificate revoked (depth 1)")));
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> crls,
+                       Crls(*ca_, {},
+                            {{ca_->intermediate.SerialHex(), kNow,
+                              RevocationReason::kCaCompromise}}));
+  EXPECT_THAT(
+      VerifyCertificate(leaf, {ca_->intermediate}, {ca_->root},
+                        kNow + absl::Minutes(1), VerifyPurpose::kAny, crls),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("certificate revoked (depth 1)")));
 }
 
 TEST_F(VerifyTest, MissingCrlFails) {
   Certificate leaf = Leaf(CertificateUsage::kWorkload);
   ASSERT_OK_AND_ASSIGN(std::vector<std::string> crls, Crls(*ca_, {}, {}));
   crls.pop_back();  // no CRL from the root
-  EXPECT_THAT(VerifyCertificate(leaf, {ca_->intermediate}, {ca_->root},
-                                kNow + absl::Minutes(1), VerifyPurpose::kAny,
-                                crls),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("unable to get certificate CRL (depth 1)")));
+  EXPECT_THAT(
+      VerifyCertificate(leaf, {ca_->intermediate}, {ca_->root},
+                        kNow + absl::Minutes(1), VerifyPurpose::kAny, crls),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("unable to get certificate CRL (depth 1)")));
 }
 
 TEST_F(VerifyTest, ExpiredCrlFails) {
   Certificate leaf = Leaf(CertificateUsage::kWorkload);
   ASSERT_OK_AND_ASSIGN(std::vector<std::string> crls, Crls(*ca_, {}, {}));
-  EXPECT_THAT(VerifyCertificate(leaf, {ca_->intermediate}, {ca_->root},
-                                kNow + absl::Hours(25), VerifyPurpose::kAny,
-                                crls),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("CRL has expired (depth ")));
+  EXPECT_THAT(
+      VerifyCertificate(leaf, {ca_->intermediate}, {ca_->root},
+                        kNow + absl::Hours(25), VerifyPurpose::kAny, crls),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("CRL has expired (depth ")));
 }
 
 TEST_F(VerifyTest, RefusesCrlThatDoesNotParse) {

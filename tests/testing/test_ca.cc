@@ -13,10 +13,9 @@ absl::StatusOr<TestCa> MakeTestCa(pki::KeyType type, absl::Time now) {
   root_options.common_name = "rotor test root CA";
   root_options.trust_domain = kTestTrustDomain;
   root_options.validity = kTestRootValidity;
-  ROTOR_ASSIGN_OR_RETURN(
-      pki::Certificate root,
-      pki::BuildRootCertificate(root_key, root_options, now,
-                                *pki::SystemRandom()));
+  ROTOR_ASSIGN_OR_RETURN(pki::Certificate root,
+                         pki::BuildRootCertificate(root_key, root_options, now,
+                                                   *pki::SystemRandom()));
 
   ROTOR_ASSIGN_OR_RETURN(pki::PrivateKey intermediate_key,
                          pki::PrivateKey::Generate(type));
