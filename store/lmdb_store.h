@@ -170,6 +170,8 @@ class LmdbStore final : public CertificateStore {
                                          absl::string_view where);
 
  private:
+  friend class LmdbStorePeer;  // tests: drives Write() with custom writes
+
   LmdbStore(std::string dir, LmdbStoreOptions options, LmdbEnvPtr env);
 
   absl::Status Initialize();
