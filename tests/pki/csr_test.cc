@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -425,6 +426,8 @@ struct SanTypeCase {
   const char* conf;  // OpenSSL config syntax for the SAN
   const char* type;  // what the message must name
 };
+
+void PrintTo(const SanTypeCase& c, std::ostream* os) { *os << c.conf; }
 
 class CsrSanTypeTest : public ::testing::TestWithParam<SanTypeCase> {};
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -104,6 +105,10 @@ struct GenerateCase {
   const char* describe;
   const EVP_MD* (*digest)();  // nullptr: no digest (Ed25519)
 };
+
+void PrintTo(const GenerateCase& c, std::ostream* os) {
+  *os << KeyTypeName(c.type);
+}
 
 class GenerateTest : public ::testing::TestWithParam<GenerateCase> {};
 
