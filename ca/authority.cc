@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -61,7 +62,8 @@ bool IsIpAddress(const std::string& text) {
 // "0.4s": the wait rounded up to a tenth of a second, so a client that waits
 // that long finds a token.
 std::string RetryHint(absl::Duration wait) {
-  double tenths = std::ceil(absl::ToDoubleSeconds(wait) * 10.0);
+  // The epsilon keeps 0.4000000001 (a rounding error) from showing as 0.5.
+  double tenths = std::ceil(absl::ToDoubleSeconds(wait) * 10.0 - 1e-6);
   return absl::StrFormat("%.1fs", std::max(tenths, 1.0) / 10.0);
 }
 

@@ -105,13 +105,15 @@ absl::Status CrlPublisher::RebuildNow() {
   rotor::v1::Crl message;
   for (const std::string& der : set->der) message.add_der(der);
   message.set_number(set->number);
+  // Subscribers first, then Current(): once WaitForNumberAbove sees the new
+  // number, every subscription has it queued. Still under build_mu_, so
+  // subscribers see CRLs in number order.
+  hub_->PublishCrl(message);
   {
     absl::MutexLock lock(&mu_);
     current_ = *std::move(set);
     ++rebuilds_;
   }
-  // Still under build_mu_, so subscribers see CRLs in number order.
-  hub_->PublishCrl(message);
   return absl::OkStatus();
 }
 

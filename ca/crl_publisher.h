@@ -74,7 +74,8 @@ class CrlPublisher {
   CrlSet Current() const;
 
   // Waits until a CRL set numbered above `number` is current, or `timeout`
-  // passes (real time). True if it came.
+  // passes (real time). True if it came; it has then also been published to
+  // every subscription of the hub.
   bool WaitForNumberAbove(uint64_t number, absl::Duration timeout) const;
 
   // Rebuilds so far that succeeded / failed (metrics).

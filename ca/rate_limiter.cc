@@ -10,6 +10,10 @@ namespace {
 // twice the size left after a sweep).
 constexpr size_t kMinPruneThreshold = 4096;
 
+// Token counts are doubles; a refill that should make exactly one token
+// may fall short by a rounding error.
+constexpr double kEpsilon = 1e-9;
+
 }  // namespace
 
 RateLimiter::RateLimiter(double per_second, int64_t burst, Clock* clock)
@@ -35,8 +39,8 @@ absl::Duration RateLimiter::TryAcquire(absl::string_view key) {
     bucket.tokens = Refilled(bucket, now);
   }
   bucket.updated = now;
-  if (bucket.tokens >= 1.0) {
-    bucket.tokens -= 1.0;
+  if (bucket.tokens >= 1.0 - kEpsilon) {
+    bucket.tokens = std::max(0.0, bucket.tokens - 1.0);
     if (inserted && buckets_.size() >= prune_at_) PruneFullBuckets(now);
     return absl::ZeroDuration();
   }
@@ -46,7 +50,7 @@ absl::Duration RateLimiter::TryAcquire(absl::string_view key) {
 void RateLimiter::PruneFullBuckets(absl::Time now) {
   // A full bucket behaves exactly like a missing one.
   absl::erase_if(buckets_, [&](const auto& entry) {
-    return Refilled(entry.second, now) >= burst_;
+    return Refilled(entry.second, now) >= burst_ - kEpsilon;
   });
   prune_at_ = std::max(kMinPruneThreshold, buckets_.size() * 2);
 }
