@@ -83,6 +83,15 @@ std::string KindName(store::CertificateKind kind) {
   return "unknown";
 }
 
+// Caller-supplied text for a log line: as is when printable ASCII, else
+// C-escaped, so a NUL or a newline in a node name cannot forge log lines.
+std::string Printable(absl::string_view text) {
+  for (char c : text) {
+    if (c < 0x20 || c > 0x7e) return absl::CHexEscape(text);
+  }
+  return std::string(text);
+}
+
 // What a call is about, for its one log line.
 struct CallLog {
   absl::string_view method;
@@ -135,9 +144,9 @@ struct Authority::State {
     }
     LogWarning("refused",
                {{"method", std::string(call.method)},
-                {"node", call.node},
-                {"identity", call.identity},
-                {"peer", call.peer},
+                {"node", Printable(call.node)},
+                {"identity", Printable(call.identity)},
+                {"peer", Printable(call.peer)},
                 {"outcome", absl::StatusCodeToString(status.code())},
                 {"error", std::string(status.message())}});
     return result;
