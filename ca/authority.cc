@@ -11,6 +11,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -90,6 +91,17 @@ std::string Printable(absl::string_view text) {
     if (c < 0x20 || c > 0x7e) return absl::CHexEscape(text);
   }
   return std::string(text);
+}
+
+// The source address of a gRPC peer, without the port: "ipv4:10.0.0.1:5555"
+// -> "ipv4:10.0.0.1", "ipv6:[::1]:5555" -> "ipv6:[::1]". Other forms
+// ("unix:/run/x.sock") are their own source.
+std::string SourceAddress(absl::string_view peer) {
+  if (absl::StartsWith(peer, "ipv4:") || absl::StartsWith(peer, "ipv6:")) {
+    size_t colon = peer.rfind(':');
+    if (colon > 4) return std::string(peer.substr(0, colon));
+  }
+  return std::string(peer);
 }
 
 // What a call is about, for its one log line.
@@ -347,12 +359,14 @@ absl::StatusOr<IssuedCertificate> Authority::Attest(
   State& s = *state_;
   CallLog call{"Attest", "", "", caller.peer};
   auto run = [&]() -> absl::StatusOr<IssuedCertificate> {
+    // Per source address: every connection has a new port.
+    const std::string source = SourceAddress(caller.peer);
     std::optional<ConcurrencyLimiter::Permit> permit =
-        s.attest_limit->TryAcquire(caller.peer);
+        s.attest_limit->TryAcquire(source);
     if (!permit.has_value()) {
       return absl::ResourceExhaustedError(absl::StrCat(
-          "too many Attest calls in flight from ", caller.peer, " (limit ",
-          s.attest_limit->limit(), "); retry in a moment"));
+          "too many Attest calls in flight from ", Printable(source),
+          " (limit ", s.attest_limit->limit(), "); retry in a moment"));
     }
     if (join_token.empty()) {
       return absl::UnauthenticatedError(

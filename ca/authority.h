@@ -141,7 +141,8 @@ class Authority {
   // or expired tokens, saying which) and issues a node certificate for the
   // token's node name (SAN spiffe://TD/rotor/node/<name>, clientAuth only,
   // node_ttl) whatever the CSR's SANs say. ResourceExhausted when too many
-  // Attest calls from `caller.peer` are in flight.
+  // Attest calls from the address of `caller.peer` (its port left out) are
+  // in flight. The CSR is checked before the token is used up.
   absl::StatusOr<IssuedCertificate> Attest(const Caller& caller,
                                            absl::string_view join_token,
                                            absl::string_view csr_der);

@@ -338,14 +338,16 @@ TEST_F(AuthorityTest, AttestLimitsConcurrentCallsPerSource) {
   std::string token = Token("web-1");
   std::string csr = Csr("spiffe://example.org/x");
   std::optional<absl::StatusOr<IssuedCertificate>> inner_same;
+  std::optional<absl::StatusOr<IssuedCertificate>> inner_v6;
   std::optional<absl::StatusOr<IssuedCertificate>> inner_other;
   // While the first Attest is in flight (inside the store), a second from
-  // the same source is refused; one from another source is not.
+  // the same address (another connection, so another port) is refused; one
+  // from another address is not.
   bool fired = false;
   store_->before_consume = [&] {
     if (fired) return;
     fired = true;
-    inner_same = authority_->Attest(Caller{"", "", "ipv4:10.0.0.1:5555"},
+    inner_same = authority_->Attest(Caller{"", "", "ipv4:10.0.0.1:6666"},
                                     "rotor-00", csr);
     inner_other = authority_->Attest(Caller{"", "", "ipv4:10.0.0.2:5555"},
                                      "rotor-00", csr);
@@ -357,10 +359,24 @@ TEST_F(AuthorityTest, AttestLimitsConcurrentCallsPerSource) {
   EXPECT_THAT(*inner_same,
               StatusIs(absl::StatusCode::kResourceExhausted,
                        "too many Attest calls in flight from "
-                       "ipv4:10.0.0.1:5555 (limit 1); retry in a moment"));
+                       "ipv4:10.0.0.1 (limit 1); retry in a moment"));
   ASSERT_TRUE(inner_other.has_value());
   EXPECT_THAT(*inner_other, StatusIs(absl::StatusCode::kUnauthenticated,
                                      HasSubstr("unknown join token")));
+  fired = false;
+  store_->before_consume = [&] {
+    if (fired) return;
+    fired = true;
+    inner_v6 = authority_->Attest(Caller{"", "", "ipv6:[::1]:2"}, "rotor-00",
+                                  csr);
+  };
+  EXPECT_THAT(authority_->Attest(Caller{"", "", "ipv6:[::1]:1"},
+                                 Token("web-3"), csr),
+              IsOk());
+  ASSERT_TRUE(inner_v6.has_value());
+  EXPECT_THAT(*inner_v6, StatusIs(absl::StatusCode::kResourceExhausted,
+                                  HasSubstr("from ipv6:[::1] (limit 1)")));
+  store_->before_consume = nullptr;
   // The permit is released: the source may attest again.
   EXPECT_THAT(authority_->Attest(Caller{"", "", "ipv4:10.0.0.1:5555"},
                                  Token("web-2"), csr),
