@@ -14,6 +14,13 @@ namespace {
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
+// An unset (or zero) max_ttl means the CA's max_ttl.
+std::string MaxTtlCell(const rotor::v1::Entry& entry) {
+  const absl::Duration max_ttl = FromProtoDuration(entry.max_ttl());
+  if (max_ttl <= absl::ZeroDuration()) return "default";
+  return FormatDurationFlag(max_ttl);
+}
+
 }  // namespace
 
 std::string FormatTable(const std::vector<std::string>& header,
@@ -136,9 +143,7 @@ std::string FormatEntryTable(
     rows.push_back({OrDash(entry.id()), OrDash(entry.node_glob()),
                     OrDash(entry.spiffe_id()),
                     OrDash(absl::StrJoin(entry.dns_names(), ",")),
-                    entry.has_max_ttl()
-                        ? FormatDurationFlag(FromProtoDuration(entry.max_ttl()))
-                        : "-"});
+                    MaxTtlCell(entry)});
   }
   return FormatTable({"ID", "NODE", "SPIFFE ID", "DNS NAMES", "MAX TTL"}, rows);
 }

@@ -50,7 +50,8 @@ std::string FormatCertificateTable(
 std::string FormatCertificateDetail(const rotor::v1::CertificateInfo& info,
                                     absl::Time now);
 
-// ID, NODE, SPIFFE ID, DNS NAMES, MAX TTL; "-" for an empty cell.
+// ID, NODE, SPIFFE ID, DNS NAMES, MAX TTL; "-" for an empty cell, "default"
+// for an unset max_ttl (the CA's max_ttl applies).
 std::string FormatEntryTable(
     const google::protobuf::RepeatedPtrField<rotor::v1::Entry>& entries);
 

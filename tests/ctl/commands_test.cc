@@ -122,9 +122,10 @@ TEST_F(CommandsTest, EntryListPrintsATable) {
   entry.set_spiffe_id("spiffe://example.org/db");
   service().entries = {entry};
   ASSERT_OK(EntryList(*client_, Out()));
-  EXPECT_THAT(OutLines(),
-              ElementsAre(StartsWith("ID   NODE  SPIFFE ID"),
-                          "e-1  db-?  spiffe://example.org/db  -          -"));
+  EXPECT_THAT(
+      OutLines(),
+      ElementsAre(StartsWith("ID   NODE  SPIFFE ID"),
+                  "e-1  db-?  spiffe://example.org/db  -          default"));
 }
 
 TEST_F(CommandsTest, EntryDeleteSendsTheId) {

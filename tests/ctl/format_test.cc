@@ -146,13 +146,14 @@ TEST(FormatEntryTableTest, ListsDnsNamesAndMaxTtl) {
   db->set_id("entry-2");
   db->set_node_glob("*");
   db->set_spiffe_id("spiffe://example.org/db");
+  db->mutable_max_ttl();  // set but zero, as the CA may send "unset"
   EXPECT_THAT(Lines(FormatEntryTable(entries)),
               ElementsAre("ID       NODE   SPIFFE ID                 DNS NAMES"
                           "         MAX TTL",
                           "e1       web-*  spiffe://example.org/web  "
                           "web.internal,web  24h",
                           "entry-2  *      spiffe://example.org/db   -     "
-                          "            -"));
+                          "            default"));
 }
 
 TEST(FormatJsonTest, UsesJsonNamesAndPrintsFalseAndEmptyFields) {

@@ -356,10 +356,11 @@ class RotorctlTest : public ::testing::Test {
                                 "/ocsp -CAfile ", data_dir_, "/ca/root.crt"),
                    &output);
     if (code != 0) return absl::StrCat("openssl failed: ", output);
+    // Signature and chain to the root checked by openssl itself.
+    if (!absl::StrContains(output, "Response verify OK")) return output;
     if (absl::StrContains(output, leaf_pem_path + ": good")) return "good";
     if (absl::StrContains(output, leaf_pem_path + ": revoked") &&
-        absl::StrContains(output, "Reason: keyCompromise") &&
-        absl::StrContains(output, "Response verify OK")) {
+        absl::StrContains(output, "Reason: keyCompromise")) {
       return "revoked";
     }
     return output;
