@@ -11,7 +11,9 @@
 //                               over a store filled once with
 //                               ROTOR_BENCH_RECORDS records (default
 //                               1,000,000) on 10,000 nodes, so one node has
-//                               ~100 certificates; pages of 100.
+//                               ~100 certificates; pages of 100. Records
+//                               look like a CA's: random serials, ~700-byte
+//                               DER, not_after increasing with issuance.
 //
 // Run (the fill of 1M records takes a few minutes the first time; keep it
 // with ROTOR_BENCH_DIR and later runs reuse it):
@@ -45,7 +47,7 @@ namespace {
 constexpr int kNodes = 10000;
 constexpr int kPageSize = 100;
 const absl::Time kStart = absl::FromUnixSeconds(1800000000);
-// Certificates of the list store expire evenly over one day.
+// Certificates expire evenly over one day per million records.
 constexpr int64_t kExpirySpreadSeconds = 86400;
 
 uint64_t SplitMix64(uint64_t x) {
@@ -73,8 +75,10 @@ CertificateRecord RecordFor(uint64_t n) {
   r.node_name = absl::StrCat("node-", node);
   r.spiffe_id = absl::StrCat("spiffe://bench.example/app-", n % 500);
   r.dns_names = {absl::StrCat("app-", n % 500, ".internal")};
-  r.not_after = kStart + absl::Seconds(static_cast<int64_t>(
-                             SplitMix64(n * 13) % kExpirySpreadSeconds));
+  // Issued in time order, as a CA does (not_after = now + TTL): record n
+  // expires n * 86.4 ms after kStart, so 1M records span one day.
+  r.not_after = kStart + absl::Microseconds(static_cast<int64_t>(n) *
+                                            kExpirySpreadSeconds);
   r.not_before = r.not_after - absl::Hours(24);
   r.issued_at = r.not_before + absl::Seconds(60);
   return r;
@@ -212,11 +216,12 @@ int64_t RecordCount() {
 }
 
 // Opens (filling it the first time) the store of RecordCount() records in
-// ROTOR_BENCH_DIR/rotor-bench-list-<n>/.
+// ROTOR_BENCH_DIR/rotor-bench-list-v2-<n>/.
 LmdbStore& ListStore() {
   static LmdbStore* store = [] {
     const int64_t n = RecordCount();
-    const std::string dir = absl::StrCat(BaseDir(), "/rotor-bench-list-", n);
+    // "v2": the layout of RecordFor; change it when RecordFor changes.
+    const std::string dir = absl::StrCat(BaseDir(), "/rotor-bench-list-v2-", n);
     LmdbStoreOptions options;
     options.initial_map_size = size_t{4} << 30;
     options.max_map_size = size_t{64} << 30;
@@ -284,15 +289,17 @@ BENCHMARK(BM_ListByNode)->Unit(benchmark::kMicrosecond);
 void BM_ListByExpiry(benchmark::State& state) {
   LmdbStore& store = ListStore();
   // A window that holds about one page at this store size.
+  const int64_t span_seconds =
+      std::max<int64_t>(2, kExpirySpreadSeconds * RecordCount() / 1000000);
   const int64_t window_seconds = std::max<int64_t>(
-      1, kExpirySpreadSeconds * kPageSize / std::max<int64_t>(RecordCount(), 1));
+      1, kExpirySpreadSeconds * kPageSize / 1000000);
   uint64_t i = 0;
   size_t records = 0;
   for (auto _ : state) {
     CertificateFilter filter;
     filter.not_after_from =
         kStart + absl::Seconds(static_cast<int64_t>(
-                     SplitMix64(i++) % (kExpirySpreadSeconds - window_seconds)));
+                     SplitMix64(i++) % (span_seconds - window_seconds + 1)));
     filter.not_after_to = filter.not_after_from + absl::Seconds(window_seconds);
     absl::StatusOr<CertificatePage> page =
         store.ListCertificates(filter, "", kPageSize);

@@ -273,6 +273,14 @@ constexpr Migration kMigrations[] = {
 };
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "every schema version needs a migration from the one before");
+static_assert(
+    [] {
+      for (uint32_t v = 0; v < std::size(kMigrations); ++v) {
+        if (kMigrations[v].from != v) return false;
+      }
+      return true;
+    }(),
+    "kMigrations[v] must migrate from version v");
 
 }  // namespace
 

@@ -124,7 +124,8 @@ class LmdbStore final : public CertificateStore {
   // Writes a consistent, compacted copy of the store to `out_file` while
   // the store stays in use (one read transaction; writers go on). Contains
   // every write acknowledged before the call. AlreadyExists if `out_file`
-  // exists; the file is created 0600 and appears only once complete.
+  // exists; the file is created 0600 and appears only once complete. While
+  // it runs the map cannot grow: a write that needs a bigger map waits.
   absl::Status Backup(const std::string& out_file);
 
   // Entry counts of every secondary index, for consistency checks: each of

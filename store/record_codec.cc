@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -155,24 +156,28 @@ absl::StatusOr<CertificateRecord> DecodeCertificate(absl::string_view bytes) {
   v1::CertificateRecord proto;
   absl::Status status = Parse(bytes, &proto, "certificate");
   if (!status.ok()) return status;
+  // Lists decode many records: move the strings out rather than copy them.
   CertificateRecord record;
-  record.serial = proto.serial();
-  record.der = proto.der();
-  record.spiffe_id = proto.spiffe_id();
-  record.dns_names.assign(proto.dns_names().begin(), proto.dns_names().end());
-  record.node_name = proto.node_name();
+  record.serial = std::move(*proto.mutable_serial());
+  record.der = std::move(*proto.mutable_der());
+  record.spiffe_id = std::move(*proto.mutable_spiffe_id());
+  record.dns_names.reserve(proto.dns_names_size());
+  for (std::string& name : *proto.mutable_dns_names()) {
+    record.dns_names.push_back(std::move(name));
+  }
+  record.node_name = std::move(*proto.mutable_node_name());
   record.not_before = TimeFromProto(proto.not_before());
   record.not_after = TimeFromProto(proto.not_after());
   record.issued_at = TimeFromProto(proto.issued_at());
   absl::StatusOr<CertificateKind> kind =
-      KindFromProto(proto.kind(), proto.serial());
+      KindFromProto(proto.kind(), record.serial);
   if (!kind.ok()) return kind.status();
   record.kind = *kind;
   record.revoked = proto.revoked();
   if (record.revoked) {
     record.revoked_at = TimeFromProto(proto.revoked_at());
     absl::StatusOr<pki::RevocationReason> reason =
-        ReasonFromCode(proto.revocation_reason(), proto.serial());
+        ReasonFromCode(proto.revocation_reason(), record.serial);
     if (!reason.ok()) return reason.status();
     record.revocation_reason = *reason;
     record.revoked_by = proto.revoked_by();
