@@ -1,12 +1,14 @@
 #include "ctl/cli.h"
 
+#include <algorithm>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "ctl/commands.h"
 #include "ctl/usage_error.h"
 #include "util/command_line.h"
