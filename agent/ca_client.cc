@@ -65,7 +65,9 @@ grpc::ChannelArguments GrpcCaClient::ChannelArgs() const {
   const int initial = static_cast<int>(
       absl::ToInt64Milliseconds(options_.reconnect_initial));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, initial);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, initial);
+  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is left alone: gRPC also uses it as the
+  // connect timeout, and a short one makes every TLS handshake with a busy
+  // CA fail.
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(absl::ToInt64Milliseconds(options_.reconnect_max)));
   // Each channel gets its own connection: a new identity must not reuse a
@@ -203,6 +205,11 @@ absl::Status GrpcCaClient::Watch(
     const std::function<void(const rotor::v1::Update&)>& on_update) {
   ROTOR_ASSIGN_OR_RETURN(auto stub, Stub());
   grpc::ClientContext context;  // no deadline: the stream lives on
+  // Waits for the CA instead of failing fast while it is down. This thread
+  // then drives the channel's reconnection (gRPC makes progress on a
+  // connection attempt only while some thread polls, otherwise every 5 s),
+  // so the first message arrives as soon as the CA is back.
+  context.set_wait_for_ready(true);
   {
     absl::MutexLock lock(&mu_);
     if (watch_cancelled_) return absl::CancelledError("the agent is stopping");

@@ -59,8 +59,10 @@ class CaClient {
       const std::string& csr_der, absl::Duration ttl) = 0;
 
   // Opens NodeService.WatchUpdates and calls `on_update` for every message
-  // until the stream ends. Returns the stream's final status (never OK: the
-  // CA does not end a stream on its own), Cancelled after CancelWatch().
+  // until the stream ends. While the CA is unreachable it waits for it
+  // rather than failing (gRPC's reconnect backoff applies). Returns the
+  // stream's final status (never OK: the CA does not end a stream on its
+  // own), Cancelled after CancelWatch().
   virtual absl::Status Watch(
       const std::function<void(const rotor::v1::Update&)>& on_update) = 0;
 

@@ -1,0 +1,400 @@
+// End to end: real rotor-ca, rotorctl and rotor-agent processes. A CA with
+// min_ttl 5s issues 10 s certificates; the agent attests with a join token,
+// writes the files, rotates them several times running its hook each time,
+// re-keys within a second of a revocation, rides out a CA crash and restart,
+// and keeps its valid certificates across its own restart.
+//
+// Every wait polls for an event (a file, a log line) under a deadline; no
+// test step sleeps a fixed time.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pki/certificate.h"
+#include "pki/key.h"
+#include "agent/filesystem.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+#include "util/file.h"
+
+extern char** environ;
+
+namespace rotor::agent {
+namespace {
+
+using ::rotor::testing::RunCommand;
+using ::rotor::testing::TempDir;
+using ::testing::HasSubstr;
+
+std::string Bin(absl::string_view name) {
+  return absl::StrCat(ROTOR_BIN_DIR, "/", name);
+}
+
+// A child process with stdout and stderr appended to files.
+class Process {
+ public:
+  Process() = default;
+  ~Process() { Kill(); }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  void Start(const std::vector<std::string>& argv, const std::string& out,
+             const std::string& err) {
+    std::vector<char*> c_argv;
+    for (const std::string& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
+    c_argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int rc = posix_spawn(&pid_, c_argv[0], &actions, nullptr, c_argv.data(),
+                         environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ASSERT_EQ(rc, 0) << "cannot start " << argv[0];
+  }
+
+  void Signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
+
+  // Waits for the exit; returns the exit code, 128+signal, or -1 on timeout.
+  int Wait(absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (pid_ > 0) {
+      int status = 0;
+      pid_t done = ::waitpid(pid_, &status, WNOHANG);
+      if (done == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      if (absl::Now() > deadline) return -1;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return -1;
+  }
+
+  void Kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Polls `condition` every 10 ms until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+std::string ReadOrEmpty(const std::string& path) {
+  absl::StatusOr<std::string> data = ReadFile(path);
+  return data.ok() ? *data : "";
+}
+
+class AgentEndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string output;
+    ASSERT_EQ(RunCommand(absl::StrCat(Bin("rotor-ca"), " init --data-dir ",
+                                      CaDir(), " --trust-domain example.org"),
+                         &output),
+              0)
+        << output;
+    // The fingerprint is the line of stdout; the rest is stderr.
+    for (absl::string_view line : absl::StrSplit(output, '\n')) {
+      if (absl::StartsWith(line, "sha256:")) fingerprint_ = std::string(line);
+    }
+    ASSERT_TRUE(absl::StartsWith(fingerprint_, "sha256:")) << fingerprint_;
+    std::string yaml = ReadOrEmpty(JoinPath(CaDir(), "ca.yaml"));
+    yaml = absl::StrReplaceAll(yaml, {{"\nmin_ttl: 1m\n", "\nmin_ttl: 5s\n"},
+                                      {"\ndefault_ttl: 1h\n", "\ndefault_ttl: 10s\n"}});
+    ASSERT_THAT(yaml, HasSubstr("\nmin_ttl: 5s\n"));
+    ASSERT_OK(WriteFileAtomically(JoinPath(CaDir(), "ca.yaml"), yaml, 0644));
+    StartCa("127.0.0.1:0");
+  }
+
+  std::string CaDir() const { return tmp_.Path("ca"); }
+  std::string CertDir() const { return tmp_.Path("certs/web"); }
+  std::string AgentLog() const { return tmp_.Path("agent.log"); }
+  std::string HookLog() const { return tmp_.Path("hook.log"); }
+
+  void StartCa(const std::string& listen) {
+    const std::string out = tmp_.Path("ca.out");
+    ASSERT_OK(WriteFileAtomically(out, "", 0644));
+    ca_.Start({Bin("rotor-ca"), "serve", "--data-dir", CaDir(), "--listen",
+               listen, "--http-listen", "127.0.0.1:0"},
+              out, tmp_.Path("ca.log"));
+    std::string line;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          line = ReadOrEmpty(out);
+          return absl::StrContains(line, "rotor-ca: serving grpc=");
+        },
+        absl::Seconds(30)))
+        << ReadOrEmpty(tmp_.Path("ca.log"));
+    std::string grpc = line.substr(line.find("grpc=") + 5);
+    ca_address_ = grpc.substr(0, grpc.find(' '));
+  }
+
+  // Runs rotorctl with admin credentials; returns its stdout+stderr.
+  std::string Ctl(const std::string& args, int* code = nullptr) {
+    std::string output;
+    int rc = RunCommand(absl::StrCat(Bin("rotorctl"), " ", args, " --ca ",
+                                     ca_address_, " --credentials ", CaDir(),
+                                     "/admin"),
+                        &output);
+    if (code != nullptr) *code = rc;
+    EXPECT_EQ(rc, 0) << output;
+    return output;
+  }
+
+  void WriteAgentConfig() {
+    const std::string hook = tmp_.Path("hook.sh");
+    ASSERT_OK(WriteFileAtomically(
+        hook,
+        absl::StrCat("#!/bin/sh\necho \"$ROTOR_SERIAL $ROTOR_REASON\" >> ",
+                     HookLog(), "\n"),
+        0755));
+    ASSERT_OK(WriteFileAtomically(
+        tmp_.Path("agent.yaml"),
+        absl::StrCat("ca: ", ca_address_, "\n", "trust_anchor: ", fingerprint_,
+                     "\n", "join_token_file: ", tmp_.Path("token"), "\n",
+                     "node_name: web-1\n", "state_dir: ", tmp_.Path("state"),
+                     "\n", "backoff_initial: 200ms\n", "backoff_max: 2s\n",
+                     "certificates:\n", "  - name: web\n",
+                     "    spiffe_id: spiffe://example.org/web\n",
+                     "    dns_names: [web.internal]\n", "    ttl: 10s\n",
+                     "    dir: ", CertDir(), "\n", "    on_rotate:\n",
+                     "      exec: [\"", hook, "\"]\n"),
+        0644));
+  }
+
+  void StartAgent() {
+    agent_.Start({Bin("rotor-agent"), "run", "--config", tmp_.Path("agent.yaml")},
+                 tmp_.Path("agent.out"), AgentLog());
+  }
+
+  // The hook's lines: "<serial> <reason>".
+  std::vector<std::pair<std::string, std::string>> HookRuns() {
+    std::vector<std::pair<std::string, std::string>> runs;
+    for (absl::string_view line :
+         absl::StrSplit(ReadOrEmpty(HookLog()), '\n', absl::SkipEmpty())) {
+      std::vector<std::string> parts = absl::StrSplit(line, ' ');
+      if (parts.size() == 2) runs.emplace_back(parts[0], parts[1]);
+    }
+    return runs;
+  }
+
+  // The serial of DIR/cert.pem, read the way a careful workload reads the
+  // pair: ..data is resolved before and after, and a read that straddled a
+  // rotation is retried. "mismatch" if a pair read within one set does not
+  // match.
+  std::string CurrentSerial() {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      absl::StatusOr<std::string> before =
+          RealFilesystem()->ReadLink(JoinPath(CertDir(), "..data"));
+      absl::StatusOr<std::vector<pki::Certificate>> chain =
+          pki::Certificate::LoadChain(JoinPath(CertDir(), "cert.pem"));
+      absl::StatusOr<pki::PrivateKey> key =
+          pki::PrivateKey::Load(JoinPath(CertDir(), "key.pem"));
+      absl::StatusOr<std::string> after =
+          RealFilesystem()->ReadLink(JoinPath(CertDir(), "..data"));
+      if (!before.ok() || !after.ok()) return "";
+      if (*before != *after) continue;
+      if (!chain.ok() || !key.ok()) continue;
+      if (!key->Matches(chain->front().PublicKey())) return "mismatch";
+      return chain->front().SerialHex();
+    }
+    return "";
+  }
+
+  size_t CountInLog(absl::string_view text) {
+    std::string log = ReadOrEmpty(AgentLog());
+    size_t count = 0;
+    const std::string needle(text);
+    for (size_t pos = log.find(needle); pos != std::string::npos;
+         pos = log.find(needle, pos + 1)) {
+      ++count;
+    }
+    return count;
+  }
+
+  TempDir tmp_;
+  Process ca_;
+  Process agent_;
+  std::string fingerprint_;
+  std::string ca_address_;
+};
+
+TEST_F(AgentEndToEndTest, IssuesRotatesRekeysOnRevocationSurvivesRestarts) {
+  std::string token = Ctl("token create --node web-1");
+  token = std::string(absl::StripAsciiWhitespace(token.substr(0, token.find('\n'))));
+  ASSERT_TRUE(absl::StartsWith(token, "rotor-")) << token;
+  ASSERT_OK(WriteFileAtomically(tmp_.Path("token"), token + "\n", 0600));
+  Ctl("entry create --node 'web-*' --spiffe-id spiffe://example.org/web "
+      "--dns web.internal");
+  WriteAgentConfig();
+  StartAgent();
+
+  // First issuance: the files, with the configured SANs, and the hook ran.
+  ASSERT_TRUE(WaitFor([&] { return !HookRuns().empty(); }, absl::Seconds(30)))
+      << ReadOrEmpty(AgentLog());
+  ASSERT_OK_AND_ASSIGN(std::vector<pki::Certificate> chain,
+                       pki::Certificate::LoadChain(JoinPath(CertDir(), "cert.pem")));
+  EXPECT_EQ(chain.size(), 2u);
+  EXPECT_THAT(chain.front().UriSans(),
+              ::testing::ElementsAre("spiffe://example.org/web"));
+  EXPECT_THAT(chain.front().DnsSans(), ::testing::ElementsAre("web.internal"));
+  EXPECT_EQ(chain.front().NotAfter() - chain.front().NotBefore(),
+            absl::Seconds(70))
+      << "10 s TTL plus the CA's 60 s backdating";
+  EXPECT_EQ(HookRuns().front().first, CurrentSerial());
+  EXPECT_EQ(HookRuns().front().second, "issued");
+  EXPECT_EQ(ReadOrEmpty(tmp_.Path("token")), "") << "the token is spent";
+
+  // Several rotations, each with a new serial, the hook running each time.
+  ASSERT_TRUE(WaitFor([&] { return HookRuns().size() >= 4; }, absl::Seconds(40)))
+      << ReadOrEmpty(AgentLog());
+  {
+    std::set<std::string> serials;
+    for (const auto& [serial, reason] : HookRuns()) serials.insert(serial);
+    EXPECT_EQ(serials.size(), HookRuns().size()) << ReadOrEmpty(HookLog());
+    EXPECT_EQ(HookRuns()[1].second, "renewed");
+  }
+  EXPECT_GE(CountInLog("INFO rotor-agent: rotated name=web"), 4u);
+
+  // Revocation: right after a rotation (so no renewal is near), revoke the
+  // current certificate; new files must be in place within one second.
+  size_t runs = HookRuns().size();
+  ASSERT_TRUE(WaitFor([&] { return HookRuns().size() > runs; }, absl::Seconds(15)));
+  const std::string revoked = CurrentSerial();
+  runs = HookRuns().size();
+  const absl::Time revoke_start = absl::Now();
+  Ctl(absl::StrCat("cert revoke ", revoked, " --reason key-compromise"));
+  const absl::Time revoke_returned = absl::Now();
+  std::string rekeyed;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        rekeyed = CurrentSerial();
+        return !rekeyed.empty() && rekeyed != revoked;
+      },
+      absl::Seconds(5)));
+  const absl::Duration rekey_time = absl::Now() - revoke_returned;
+  EXPECT_LT(rekey_time, absl::Seconds(1))
+      << "re-keyed " << rekey_time << " after the revoke call returned ("
+      << absl::Now() - revoke_start << " after it started)";
+  ASSERT_TRUE(WaitFor([&] { return HookRuns().size() > runs; }, absl::Seconds(5)));
+  EXPECT_EQ(HookRuns()[runs].first, rekeyed);
+  EXPECT_EQ(HookRuns()[runs].second, "revoked");
+  RecordProperty("revocation_rekey_ms",
+                 static_cast<int>(absl::ToInt64Milliseconds(rekey_time)));
+
+  // The CA dies. The agent keeps the files, fails its renewal with backoff,
+  // and renews as soon as the CA is back on the same address.
+  ca_.Kill();
+  const std::string before_outage = CurrentSerial();
+  const size_t failures = CountInLog("attempt failed; retrying with backoff name=web");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return CountInLog("attempt failed; retrying with backoff name=web") >
+               failures;
+      },
+      absl::Seconds(20)))
+      << ReadOrEmpty(AgentLog());
+  EXPECT_EQ(CurrentSerial(), before_outage) << "files untouched during the outage";
+  runs = HookRuns().size();
+  const absl::Time restart = absl::Now();
+  StartCa(ca_address_);
+  ASSERT_TRUE(WaitFor([&] { return HookRuns().size() > runs; }, absl::Seconds(20)))
+      << ReadOrEmpty(AgentLog());
+  EXPECT_NE(CurrentSerial(), before_outage);
+  const absl::Duration recovery = absl::Now() - restart;
+  EXPECT_LT(recovery, absl::Seconds(10));
+  RecordProperty("recovery_after_ca_restart_ms",
+                 static_cast<int>(absl::ToInt64Milliseconds(recovery)));
+
+  // The agent restarts right after a rotation: its valid certificate is kept,
+  // nothing is issued and the hook does not run.
+  runs = HookRuns().size();
+  ASSERT_TRUE(WaitFor([&] { return HookRuns().size() > runs; }, absl::Seconds(15)));
+  agent_.Signal(SIGTERM);
+  EXPECT_EQ(agent_.Wait(absl::Seconds(10)), 0) << "SIGTERM exits cleanly";
+  const std::string kept = CurrentSerial();
+  runs = HookRuns().size();
+  const size_t ready = CountInLog("INFO rotor-agent: ready ");
+  StartAgent();
+  ASSERT_TRUE(WaitFor([&] { return CountInLog("INFO rotor-agent: ready ") > ready; },
+                      absl::Seconds(10)))
+      << ReadOrEmpty(AgentLog());
+  EXPECT_GE(CountInLog(absl::StrCat("kept the certificate on disk name=web serial=",
+                                    kept)),
+            1u)
+      << ReadOrEmpty(AgentLog());
+  EXPECT_EQ(CurrentSerial(), kept);
+  EXPECT_EQ(HookRuns().size(), runs);
+
+  // `status` shows the certificate from the files.
+  std::string status;
+  ASSERT_EQ(RunCommand(absl::StrCat(Bin("rotor-agent"), " status --config ",
+                                    tmp_.Path("agent.yaml")),
+                       &status),
+            0)
+      << status;
+  EXPECT_THAT(status, HasSubstr("agent running"));
+  EXPECT_THAT(status, HasSubstr("spiffe://example.org/rotor/node/web-1"));
+  EXPECT_THAT(status, HasSubstr("spiffe://example.org/web"));
+  agent_.Signal(SIGTERM);
+  EXPECT_EQ(agent_.Wait(absl::Seconds(10)), 0);
+  ca_.Signal(SIGTERM);
+  EXPECT_EQ(ca_.Wait(absl::Seconds(10)), 0);
+}
+
+TEST_F(AgentEndToEndTest, RefusesACaThatDoesNotMatchThePin) {
+  std::string token = Ctl("token create --node web-1");
+  ASSERT_OK(WriteFileAtomically(tmp_.Path("token"), token, 0600));
+  WriteAgentConfig();
+  std::string yaml = ReadOrEmpty(tmp_.Path("agent.yaml"));
+  yaml = absl::StrReplaceAll(
+      yaml, {{fingerprint_, "sha256:" + std::string(64, 'a')}});
+  ASSERT_OK(WriteFileAtomically(tmp_.Path("agent.yaml"), yaml, 0644));
+  StartAgent();
+  ASSERT_TRUE(WaitFor([&] { return CountInLog("do not match trust_anchor") > 0; },
+                      absl::Seconds(20)))
+      << ReadOrEmpty(AgentLog());
+  EXPECT_EQ(ReadOrEmpty(tmp_.Path("token")), token) << "the token was not sent";
+  EXPECT_FALSE(PathExists(CertDir()));
+}
+
+}  // namespace
+}  // namespace rotor::agent
