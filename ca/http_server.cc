@@ -1,6 +1,7 @@
 #include "ca/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <utility>
 
@@ -104,6 +105,13 @@ void HttpServer::Stop() {
 
 void HttpServer::Route() {
   httplib::Server& s = *server_;
+  // cpp-httplib's default sets SO_REUSEPORT, which lets a second process
+  // bind the same port and silently take half the requests. Only
+  // SO_REUSEADDR (restart while old connections linger in TIME_WAIT).
+  s.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   s.set_payload_max_length(kMaxRequestBytes);
   s.set_read_timeout(10);
   s.set_write_timeout(10);

@@ -3,8 +3,13 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <cstdio>
@@ -65,6 +70,26 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
     return absl::InvalidArgumentError("--data-dir is required");
   }
   const DataDir dir{options.data_dir};
+  const std::string server_dir = JoinPath(options.data_dir, "server");
+
+  // One server per data folder.
+  if (!PathExists(dir.CaDir())) {
+    return absl::NotFoundError(absl::StrCat(
+        "no CA in ", options.data_dir, " (", dir.CaDir(),
+        " is missing); run rotor-ca init first"));
+  }
+  ROTOR_RETURN_IF_ERROR(MakeDirectories(server_dir, 0700));
+  const std::string lock_path = JoinPath(server_dir, "lock");
+  lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) return PosixError(errno, absl::StrCat("cannot open ", lock_path));
+  if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "another rotor-ca serve is running on ", options.data_dir, " (it holds ",
+          lock_path, "); stop it first"));
+    }
+    return PosixError(errno, absl::StrCat("cannot lock ", lock_path));
+  }
 
   // Configuration: the file, then the command line's overrides.
   const std::string config_path =
@@ -103,7 +128,7 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
 
   // The CA's own TLS server certificate.
   ServerTlsOptions tls_options;
-  tls_options.dir = JoinPath(options.data_dir, "server");
+  tls_options.dir = server_dir;
   tls_options.names = config_.server_names;
   tls_options.client_roots = std::move(client_roots);
   tls_options.refresh_interval_seconds = options.tls_refresh_interval_seconds;
@@ -159,6 +184,9 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
   builder.RegisterService(node_service_.get());
   builder.RegisterService(admin_service_.get());
   builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  // gRPC sets SO_REUSEPORT by default: a second server on the same port
+  // would start and take a share of the connections. Refuse instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Long-lived WatchUpdates streams: find dead agents, and let live ones
   // keep their connection up.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 120 * 1000);
@@ -195,7 +223,13 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
   return absl::OkStatus();
 }
 
-CaServer::~CaServer() { Shutdown(absl::Seconds(1)); }
+CaServer::~CaServer() {
+  Shutdown(absl::Seconds(1));
+  // Everything that uses DATA_DIR/server/ stops before the lock goes (the
+  // members are destroyed after this body, but none of them writes there
+  // once shut down).
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
 
 std::string CaServer::grpc_address() const {
   return JoinHostPort(grpc_host_, grpc_port_);
@@ -266,7 +300,7 @@ void CaServer::Shutdown(absl::Duration drain) {
   if (renewer_.joinable()) renewer_.join();
   if (http_ != nullptr) http_->Stop();
   pool_.reset();  // every call has finished: runs nothing more
-  LogInfo("stopped", {{"grpc", grpc_address()}});
+  if (grpc_ != nullptr) LogInfo("stopped", {{"grpc", grpc_address()}});
 }
 
 absl::Status Serve(const ServeOptions& options, absl::Duration drain) {

@@ -57,8 +57,9 @@ class CaServer {
  public:
   // Starts everything, or fails with the first error, naming what to fix:
   // the config error with key and line, the store or key file with its path,
-  // an address that cannot be bound. `clock` and `random` must outlive the
-  // server.
+  // an address that cannot be bound. FailedPrecondition if another server
+  // runs on the same data folder (it holds DATA_DIR/server/lock). `clock`
+  // and `random` must outlive the server.
   static absl::StatusOr<std::unique_ptr<CaServer>> Start(
       const ServeOptions& options, Clock* clock, pki::Random* random);
 
@@ -93,6 +94,9 @@ class CaServer {
 
   Clock* const clock_;
   pki::Random* const random_;
+  // flock(2)ed for the server's life: one server per data folder, since
+  // DATA_DIR/server/ holds this server's key and certificate.
+  int lock_fd_ = -1;
   CaConfig config_;
   CaMetrics metrics_;
   std::unique_ptr<store::LmdbStore> store_;
