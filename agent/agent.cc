@@ -788,14 +788,13 @@ void Agent::Publish(absl::Time now) {
   status.pid = ::getpid();
   if (node_ != nullptr) status.node = snapshot(*node_);
   for (const auto& m : certs_) status.certificates.push_back(snapshot(*m));
-  const std::string unchanged = StatusToJson(status);
-  status.updated_at = now;
   bool write = false;
   {
     absl::MutexLock lock(&mu_);
     AgentStatus previous = status_;
     previous.updated_at = absl::InfinitePast();
-    write = StatusToJson(previous) != unchanged;
+    write = !(previous == status);
+    status.updated_at = now;
     status_ = status;
   }
   if (!write) return;

@@ -37,6 +37,8 @@ struct CertificateStatus {
   int64_t rotations = 0;
   int64_t failures = 0;
   int64_t hook_failures = 0;
+
+  bool operator==(const CertificateStatus&) const = default;
 };
 
 struct AgentStatus {
@@ -44,9 +46,12 @@ struct AgentStatus {
   int64_t pid = 0;
   CertificateStatus node;
   std::vector<CertificateStatus> certificates;
+
+  bool operator==(const AgentStatus&) const = default;
 };
 
-// JSON text of `status` (RFC 3339 times, counters as numbers).
+// JSON text of `status` (RFC 3339 times, counters as numbers). Key order
+// is not fixed (google.protobuf.Struct is a map).
 std::string StatusToJson(const AgentStatus& status);
 // Parses StatusToJson's output. InvalidArgument if it is not that shape.
 absl::StatusOr<AgentStatus> StatusFromJson(const std::string& json);

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <functional>
 #include <set>
 #include <string>
@@ -142,6 +143,15 @@ class AgentEndToEndTest : public ::testing::Test {
     ASSERT_THAT(yaml, HasSubstr("\nmin_ttl: 5s\n"));
     ASSERT_OK(WriteFileAtomically(JoinPath(CaDir(), "ca.yaml"), yaml, 0644));
     StartCa("127.0.0.1:0");
+  }
+
+  // On failure, the logs say what happened.
+  void TearDown() override {
+    if (!HasFailure()) return;
+    std::fprintf(stderr, "--- agent log ---\n%s--- CA log ---\n%s--- hook log ---\n%s",
+                 ReadOrEmpty(AgentLog()).c_str(),
+                 ReadOrEmpty(tmp_.Path("ca.log")).c_str(),
+                 ReadOrEmpty(HookLog()).c_str());
   }
 
   std::string CaDir() const { return tmp_.Path("ca"); }
