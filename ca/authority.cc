@@ -104,6 +104,17 @@ std::string SourceAddress(absl::string_view peer) {
   return std::string(peer);
 }
 
+// A failed store write as the caller should see it: a full store cannot be
+// written, which is Unavailable (fix the store, then retry), not the
+// ResourceExhausted that callers read as "slow down" (the rate limit).
+absl::Status StoreWriteError(absl::Status status) {
+  if (absl::IsResourceExhausted(status)) {
+    return absl::UnavailableError(
+        absl::StrCat("certificate store is not writable: ", status.message()));
+  }
+  return status;
+}
+
 // What a call is about, for its one log line.
 struct CallLog {
   absl::string_view method;
@@ -186,7 +197,7 @@ struct Authority::State {
     record.not_after = cert.NotAfter();
     record.issued_at = now;
     record.kind = kind;
-    absl::Status status = store->PutCertificate(record);
+    absl::Status status = StoreWriteError(store->PutCertificate(record));
     if (!status.ok()) {
       LogError("certificate not stored; not issued",
                {{"method", std::string(method)},
@@ -478,9 +489,9 @@ absl::StatusOr<JoinToken> Authority::CreateJoinToken(
     token.node_name = std::string(node_name);
     const absl::Time now = s.clock->Now();
     token.expires_at = now + ttl;
-    ROTOR_RETURN_IF_ERROR(s.store->CreateJoinToken(
+    ROTOR_RETURN_IF_ERROR(StoreWriteError(s.store->CreateJoinToken(
         Sha256(token.token), node_name, now, token.expires_at,
-        caller.spiffe_id));
+        caller.spiffe_id)));
     LogInfo("created join token", {{"node", token.node_name},
                                    {"expires_at", TimeText(token.expires_at)},
                                    {"actor", caller.spiffe_id},
@@ -510,7 +521,7 @@ absl::StatusOr<store::RegistrationEntry> Authority::CreateEntry(
     entry.max_ttl = request.max_ttl;
     entry.created_at = s.clock->Now();
     entry.created_by = caller.spiffe_id;
-    ROTOR_RETURN_IF_ERROR(s.store->CreateEntry(entry));
+    ROTOR_RETURN_IF_ERROR(StoreWriteError(s.store->CreateEntry(entry)));
     LogInfo("created entry", {{"entry", entry.id},
                               {"node_glob", entry.node_glob},
                               {"spiffe_id", entry.spiffe_id},
@@ -540,8 +551,8 @@ absl::Status Authority::DeleteEntry(const Caller& caller,
   auto run = [&]() -> absl::Status {
     ROTOR_RETURN_IF_ERROR(AuthorizeAdmin(caller));
     if (id.empty()) return absl::InvalidArgumentError("entry id is empty");
-    ROTOR_RETURN_IF_ERROR(
-        s.store->DeleteEntry(id, s.clock->Now(), caller.spiffe_id));
+    ROTOR_RETURN_IF_ERROR(StoreWriteError(
+        s.store->DeleteEntry(id, s.clock->Now(), caller.spiffe_id)));
     LogInfo("deleted entry", {{"entry", std::string(id)},
                               {"actor", caller.spiffe_id},
                               {"outcome", "ok"}});
@@ -610,10 +621,11 @@ absl::StatusOr<store::CertificateRecord> Authority::RevokeCertificate(
     if (!reason.empty()) {
       ROTOR_ASSIGN_OR_RETURN(parsed, pki::ParseRevocationReason(reason));
     }
-    ROTOR_ASSIGN_OR_RETURN(
-        store::CertificateRecord record,
+    absl::StatusOr<store::CertificateRecord> revoked_record =
         s.store->RevokeCertificate(canonical, parsed, s.clock->Now(),
-                                   caller.spiffe_id));
+                                   caller.spiffe_id);
+    if (!revoked_record.ok()) return StoreWriteError(revoked_record.status());
+    store::CertificateRecord record = *std::move(revoked_record);
     call.node = record.node_name;
     {
       absl::MutexLock lock(&s.revoked_mu);

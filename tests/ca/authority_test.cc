@@ -648,6 +648,19 @@ TEST_F(AuthorityTest, SignWorkloadStoresNothingWhenTheStoreFails) {
   EXPECT_EQ(authority_->stats().issued, issued);
 }
 
+TEST_F(AuthorityTest, FullStoreIsUnavailableNotRateLimited) {
+  AddEntry("*", "spiffe://example.org/web");
+  Caller node = AttestNode("web-1");
+  Counts before = Stats();
+  store_->full = true;
+  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/web"),
+                                       std::nullopt),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       "certificate store is not writable: store reached its "
+                       "size limit (store_max_size_mb 1)"));
+  EXPECT_EQ(Stats(), before);
+}
+
 // --- AdminService ---
 
 TEST_F(AuthorityTest, NonAdminIsRefusedOnAdminCalls) {

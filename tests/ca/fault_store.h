@@ -21,6 +21,8 @@ class FaultStore final : public store::CertificateStore {
   // While set, these calls fail with Unavailable and do nothing.
   std::atomic<bool> fail_put{false};
   std::atomic<bool> fail_crl_number{false};
+  // While set, PutCertificate fails as a full store does (ResourceExhausted).
+  std::atomic<bool> full{false};
   // Runs at the start of ConsumeJoinToken (to act while an Attest is in
   // flight). Set before use; not synchronised.
   std::function<void()> before_consume;
@@ -31,6 +33,10 @@ class FaultStore final : public store::CertificateStore {
 
   absl::Status PutCertificate(const store::CertificateRecord& record) override {
     if (fail_put) return Down();
+    if (full) {
+      return absl::ResourceExhaustedError(
+          "store reached its size limit (store_max_size_mb 1)");
+    }
     return inner_->PutCertificate(record);
   }
   absl::StatusOr<std::optional<store::CertificateRecord>> GetCertificate(
