@@ -337,6 +337,11 @@ void Agent::ApplyConfig(AgentConfig config) {
   config_.backoff_initial = config.backoff_initial;
   config_.backoff_max = config.backoff_max;
   config_.rpc_timeout = config.rpc_timeout;
+  ScheduleOptions options;
+  options.renew_at = config_.renew_at;
+  options.backoff_initial = config_.backoff_initial;
+  options.backoff_max = config_.backoff_max;
+  if (node_ != nullptr) node_->schedule.set_options(options);
 
   std::vector<std::unique_ptr<Managed>> next;
   int kept = 0;
@@ -352,6 +357,7 @@ void Agent::ApplyConfig(AgentConfig config) {
                            m.config.owner != c.owner ||
                            m.config.group != c.group;
       m.config = c;
+      m.schedule.set_options(options);
       if (rewrite && m.key.has_value()) {
         m.write_reason = "config";
         m.write_now = true;
@@ -878,15 +884,15 @@ absl::StatusOr<absl::Time> Agent::RunOnce() {
       now = env_.clock->Now();
       if (m->write_now || m->schedule.Due(now)) Process(*m, now);
     }
-    CheckReady();
   }
   now = env_.clock->Now();
   Publish(now);
+  // After Publish: once ready is announced, the status file is current.
+  if (NodeReady(now)) CheckReady();
   return NextDeadline(now);
 }
 
-void Agent::WatchLoop() {
-  Backoff backoff(config_.backoff_initial, config_.backoff_max);
+void Agent::WatchLoop(Backoff backoff, std::string ca) {
   while (true) {
     {
       absl::MutexLock lock(&mu_);
@@ -897,7 +903,7 @@ void Agent::WatchLoop() {
     absl::Status status = env_.ca->Watch([&](const rotor::v1::Update& update) {
       if (!got_message) {
         got_message = true;
-        LogInfo("watching the CA for updates", {{"ca", config_.ca}});
+        LogInfo("watching the CA for updates", {{"ca", ca}});
       }
       OnUpdate(update);
     });
@@ -948,7 +954,10 @@ absl::Status Agent::Run() {
     setup_done_ = true;
   }
   threads_running_ = true;
-  std::thread watch([this] { WatchLoop(); });
+  // The watch thread gets its own copies: the loop may change config_.
+  std::thread watch([this, backoff = Backoff(config_.backoff_initial,
+                                              config_.backoff_max),
+                     ca = config_.ca] { WatchLoop(backoff, ca); });
   std::thread hooks([this] { HookLoop(); });
   absl::Status result;
   absl::StatusOr<absl::Time> next = RunOnce();

@@ -95,8 +95,9 @@ class Agent {
   // ID, DNS names, key type) and folder are unchanged keep their files (a
   // changed mode or owner rewrites them, a changed TTL or hook applies from
   // the next rotation); new or changed ones are loaded from disk or issued;
-  // removed ones are left alone. Changes to ca, trust_anchor, node_name or
-  // state_dir are logged and need a restart.
+  // removed ones are left alone. New renew_at and backoff settings apply
+  // from each certificate's next renewal or failure. Changes to ca, trust_anchor, node_name
+  // or state_dir are logged and need a restart.
   void Reload(AgentConfig config);
 
   // Queues an update as if it came from WatchUpdates (the watch thread calls
@@ -150,7 +151,7 @@ class Agent {
   void CheckReady();
 
   // --- threads ---
-  void WatchLoop();
+  void WatchLoop(Backoff backoff, std::string ca);
   void HookLoop();
 
   AgentConfig config_;

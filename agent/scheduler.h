@@ -62,6 +62,10 @@ class Backoff {
   absl::Duration NextDelay(double u);
   // The cap the next NextDelay() will draw under.
   absl::Duration NextCap() const;
+  void set_limits(absl::Duration initial, absl::Duration max) {
+    initial_ = initial;
+    max_ = max;
+  }
   // Back to the first step (after a success).
   void Reset() { failures_ = 0; }
   int failures() const { return failures_; }
@@ -84,6 +88,13 @@ class RotationSchedule {
   explicit RotationSchedule(const ScheduleOptions& options)
       : options_(options),
         backoff_(options.backoff_initial, options.backoff_max) {}
+
+  // New settings (a reloaded config). The current renewal point stays; the
+  // next OnIssued and OnFailure use them. The failure count is kept.
+  void set_options(const ScheduleOptions& options) {
+    options_ = options;
+    backoff_.set_limits(options.backoff_initial, options.backoff_max);
+  }
 
   // No certificate yet (or it must be replaced): attempt at `now`.
   void IssueNow(absl::Time now);
