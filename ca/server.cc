@@ -30,9 +30,7 @@
 namespace rotor::ca {
 namespace {
 
-// How long the renewer sleeps at most between looks at the clock, and how
-// soon it retries after a failed renewal.
-constexpr absl::Duration kRenewCheckInterval = absl::Minutes(1);
+// How soon the renewer retries after a failed renewal.
 constexpr absl::Duration kRenewRetryInterval = absl::Seconds(30);
 
 // Largest gRPC message accepted: CSRs are at most 16 KiB (the core refuses
@@ -213,6 +211,7 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
   ROTOR_ASSIGN_OR_RETURN(http_, HttpServer::Start(config_.http_listen,
                                                   http_context));
 
+  renew_check_interval_ = options.renew_check_interval;
   renewer_ = std::thread([this] { RenewLoop(); });
   LogInfo("serving", {{"grpc", grpc_address()},
                       {"http", http_address()},
@@ -251,7 +250,7 @@ void CaServer::RenewLoop() {
     const absl::Time now = clock_->Now();
     const absl::Time due = std::max(tls_->renew_time(), retry_not_before);
     if (now < due) {
-      const absl::Duration wait = std::min(due - now, kRenewCheckInterval);
+      const absl::Duration wait = std::min(due - now, renew_check_interval_);
       if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait)) break;
       continue;
     }

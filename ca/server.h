@@ -51,6 +51,9 @@ struct ServeOptions {
   unsigned tls_refresh_interval_seconds = 60;
   // Renew the server certificate once this fraction of its life has passed.
   double server_cert_renew_fraction = 0.5;
+  // How often the renewer looks at the clock at most (it also wakes when
+  // renewal is due by the real clock); tests with a fake clock lower it.
+  absl::Duration renew_check_interval = absl::Minutes(1);
 };
 
 class CaServer {
@@ -116,6 +119,7 @@ class CaServer {
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ = false;
+  absl::Duration renew_check_interval_ = absl::Minutes(1);
   std::thread renewer_;
 };
 

@@ -6,9 +6,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <regex>
 #include <string>
 #include <vector>
@@ -42,7 +45,8 @@ const std::string kRotorCa = std::string(ROTOR_BIN_DIR) + "/rotor-ca";
 // A child process with its stdout on a pipe and its stderr in a file.
 class Child {
  public:
-  Child(const std::vector<std::string>& args, const std::string& stderr_file) {
+  Child(const std::vector<std::string>& args, const std::string& stderr_file,
+        const std::vector<std::string>& extra_env = {}) {
     int fds[2];
     EXPECT_EQ(pipe2(fds, O_CLOEXEC), 0);
     posix_spawn_file_actions_t actions;
@@ -54,8 +58,14 @@ class Child {
     std::vector<char*> argv;
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+    for (const std::string& e : extra_env) {
+      envp.push_back(const_cast<char*>(e.c_str()));
+    }
+    envp.push_back(nullptr);
     EXPECT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(),
-                          environ),
+                          envp.data()),
               0);
     posix_spawn_file_actions_destroy(&actions);
     close(fds[1]);
@@ -157,12 +167,13 @@ class ServeTest : public ::testing::Test {
   }
 
   // Starts `rotor-ca serve` on port 0 and parses its ready line.
-  void StartServe(std::vector<std::string> extra = {}) {
+  void StartServe(std::vector<std::string> extra = {},
+                  std::vector<std::string> env = {}) {
     std::vector<std::string> args = {kRotorCa, "serve", "--data-dir",
                                      data_.root, "--listen", "127.0.0.1:0",
                                      "--http-listen", "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
-    child_ = std::make_unique<Child>(args, tmp_.Path("serve.log"));
+    child_ = std::make_unique<Child>(args, tmp_.Path("serve.log"), env);
     const std::string line = child_->ReadLine(absl::Seconds(60));
     std::smatch m;
     const std::regex ready(
@@ -241,6 +252,38 @@ TEST_F(ServeTest, PrintsTheReadyLineServesHttpAndExitsZeroOnSigterm) {
   const std::string log = *ReadFile(tmp_.Path("serve.log"));
   EXPECT_THAT(log, HasSubstr("INFO rotor-ca: serving grpc="));
   EXPECT_THAT(log, HasSubstr("shutting down signal=Terminated"));
+}
+
+TEST_F(ServeTest, TellsSystemdReadyAndStopping) {
+  std::string ldd;
+  RunCommand(absl::StrCat("ldd ", kRotorCa), &ldd);
+  if (ldd.find("libsystemd") == std::string::npos) {
+    GTEST_SKIP() << "rotor-ca was built without libsystemd";
+  }
+  // The socket systemd would pass in NOTIFY_SOCKET.
+  const std::string path = tmp_.Path("notify.sock");
+  const int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof(addr.sun_path));
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  ASSERT_EQ(bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  auto receive = [sock]() -> std::string {
+    pollfd p{sock, POLLIN, 0};
+    if (poll(&p, 1, 30000) <= 0) return "";
+    char buf[512];
+    const ssize_t n = recv(sock, buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, n) : "";
+  };
+  StartServe({}, {absl::StrCat("NOTIFY_SOCKET=", path)});
+  EXPECT_EQ(receive(), "READY=1");
+  child_->Signal(SIGTERM);
+  EXPECT_EQ(receive(), "STOPPING=1");
+  const int status = child_->Wait(absl::Seconds(30));
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  close(sock);
 }
 
 TEST_F(ServeTest, SigintAlsoDrainsAndExitsZero) {
