@@ -105,6 +105,15 @@ std::string TimeText(absl::Time time) {
   return absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone());
 }
 
+// A transaction that could not begin or commit (an I/O error, a full or
+// read-only disk): Unavailable, so the CA answers "try again" rather than
+// blaming the request. DataLoss (a corrupt page) stays what it is.
+absl::Status NotWritable(const absl::Status& status) {
+  if (absl::IsDataLoss(status)) return status;
+  return absl::UnavailableError(
+      absl::StrCat("the store cannot be written: ", status.message()));
+}
+
 // --- Listing plans ---
 
 // How ListCertificates walks the store for a filter: which table, where to
@@ -385,8 +394,11 @@ void LmdbStore::RunBatch(absl::Span<PendingWrite* const> writes) {
     if (done.ok() && *done) return;
     if (done.ok()) continue;  // a write failed after writing: run without it
     status = done.status();
-    if (!IsMapFull(status)) break;
-    status = GrowMap();
+    if (!IsMapFull(status)) {
+      status = NotWritable(status);
+      break;
+    }
+    status = GrowMap();  // ResourceExhausted naming the limit at the top
     if (!status.ok()) break;
   }
   // The transaction failed as a whole: nothing of it was stored. A write

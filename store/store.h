@@ -14,7 +14,8 @@
 //   FailedPrecondition  already revoked, token used or expired, store newer
 //                       than this binary
 //   ResourceExhausted   the store reached its configured size limit
-//   Unavailable         the store is closed or its disk refused the write
+//   Unavailable         the store is closed, or its disk refused the write
+//                       (I/O error, disk full, read-only): try again later
 //   DataLoss            a stored record cannot be decoded
 //   Internal            anything else LMDB reports
 // A call that fails writes nothing: no record, no index entry, no audit line.

@@ -1,12 +1,20 @@
 #include "store/lmdb_store.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
 #include <memory>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
@@ -995,6 +1003,56 @@ TEST(LmdbStoreMapTest, FullStoreIsResourceExhaustedNamingTheLimit) {
   ASSERT_OK_AND_ASSIGN(store, LmdbStore::Open(dir.Path("store"), options));
   ASSERT_OK_AND_ASSIGN(stats, store->GetStats());
   EXPECT_EQ(stats.certificates, stored);
+}
+
+TEST(LmdbStoreDiskTest, AWriteTheDiskRefusesIsUnavailableAndStoresNothing) {
+  TempDir dir;
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<LmdbStore> store,
+                         LmdbStore::Open(dir.Path("store")));
+    ASSERT_OK(store->PutCertificate(MakeRecord("1")));
+  }
+  // A child whose files may not grow (RLIMIT_FSIZE): the disk "refuses" the
+  // first write that needs more space.
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct stat st;
+    if (stat(dir.Path("store/data.mdb").c_str(), &st) != 0) _exit(10);
+    struct rlimit limit = {static_cast<rlim_t>(st.st_size),
+                           static_cast<rlim_t>(st.st_size)};
+    if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(11);
+    absl::StatusOr<std::unique_ptr<LmdbStore>> store =
+        LmdbStore::Open(dir.Path("store"));
+    if (!store.ok()) _exit(12);
+    absl::Status status;
+    for (int i = 2; i < 10000 && status.ok(); ++i) {
+      CertificateRecord record = MakeRecord(SerialFor(i));
+      record.der = std::string(8000, 'x');
+      status = (*store)->PutCertificate(record);
+    }
+    std::fprintf(stderr, "child: %s\n", status.ToString().c_str());
+    if (!absl::IsUnavailable(status)) _exit(13);
+    if (!absl::StrContains(status.message(),
+                           "the store cannot be written: ")) {
+      _exit(14);
+    }
+    // Reads still work.
+    if (!(*store)->GetCertificate("1").ok()) _exit(15);
+    _exit(0);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus)) << wstatus;
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+  // What was committed before the refusal is intact.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<LmdbStore> store,
+                       LmdbStore::Open(dir.Path("store")));
+  EXPECT_THAT(store->GetCertificate("1"),
+              IsOkAndHolds(Optional(MakeRecord("1"))));
+  ASSERT_OK_AND_ASSIGN(LmdbStore::IndexCounts counts, store->GetIndexCounts());
+  EXPECT_EQ(counts.by_node, counts.certificates);
 }
 
 TEST(LmdbStoreOptionsTest, RefusesInconsistentOptions) {
