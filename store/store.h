@@ -257,7 +257,8 @@ class CertificateStore {
   virtual absl::StatusOr<uint64_t> AppendAudit(const AuditRecord& record) = 0;
 
   // Up to `limit` records with sequence > after_sequence, oldest first.
-  // limit 0 means kDefaultListLimit; larger than kMaxListLimit is lowered.
+  // limit 0 means kDefaultListLimit; larger than kMaxListLimit is lowered;
+  // negative is InvalidArgument.
   virtual absl::StatusOr<AuditPage> ListAudit(uint64_t after_sequence,
                                               int limit) = 0;
 
