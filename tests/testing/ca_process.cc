@@ -135,10 +135,12 @@ std::string CaProcess::MustCtl(const std::string& args) {
 
 std::string CaProcess::CreateToken(absl::string_view node, absl::string_view ttl) {
   std::string output;
+  // Only the token (stdout): the braces keep RunCommand's own 2>&1 from
+  // bringing rotorctl's note on stderr back into the output.
   const int rc = RunCommand(
-      absl::StrCat(BinaryPath("rotorctl"), " token create --node ", node,
+      absl::StrCat("{ ", BinaryPath("rotorctl"), " token create --node ", node,
                    " --ttl ", ttl, " --ca ", grpc_address_, " --credentials ",
-                   admin_dir(), " 2>/dev/null"),
+                   admin_dir(), " 2>/dev/null; }"),
       &output);
   EXPECT_EQ(rc, 0) << output;
   return std::string(absl::StripAsciiWhitespace(output));
