@@ -47,8 +47,9 @@ absl::StatusOr<std::string> NormalizeSerial(absl::string_view text) {
   for (char c : trimmed) {
     if (c == ':' || c == ' ') continue;
     if (!std::isxdigit(static_cast<unsigned char>(c))) {
+      // Escaped: a NUL or a control character would hide in a terminal.
       return absl::InvalidArgumentError(absl::StrCat(
-          "serial \"", text,
+          "serial \"", absl::CHexEscape(text),
           "\" is not hexadecimal; give it as printed by rotorctl cert list "
           "(e.g. 5f3a9c...), colons allowed"));
     }
@@ -58,7 +59,8 @@ absl::StatusOr<std::string> NormalizeSerial(absl::string_view text) {
   hex = StripLeadingZeros(std::move(hex));
   if (hex.size() > 40) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "serial \"", text, "\" is longer than 20 bytes, the RFC 5280 limit"));
+        "serial \"", absl::CHexEscape(text),
+        "\" is longer than 20 bytes, the RFC 5280 limit"));
   }
   return hex;
 }
