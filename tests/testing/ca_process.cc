@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -72,9 +74,15 @@ bool CaProcess::SetConfig(absl::string_view key, absl::string_view value) {
 bool CaProcess::Start(const std::vector<std::string>& extra_args,
                       absl::Duration timeout) {
   std::vector<std::string> argv = {BinaryPath("rotor-ca"), "serve",
-                                   "--data-dir",           data_dir_,
-                                   "--listen",             "127.0.0.1:0",
-                                   "--http-listen",        "127.0.0.1:0"};
+                                   "--data-dir", data_dir_};
+  // The defaults, unless extra_args names the flag (serve refuses a flag
+  // given twice).
+  for (const char* flag : {"--listen", "--http-listen"}) {
+    if (std::find(extra_args.begin(), extra_args.end(), flag) ==
+        extra_args.end()) {
+      argv.insert(argv.end(), {flag, "127.0.0.1:0"});
+    }
+  }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   if (!process_.Start(argv, out_path_, log_path_)) return false;
   // Restarts append to ca.out: wait for one more ready line than before.

@@ -35,7 +35,7 @@ class CaProcess {
   bool SetConfig(absl::string_view key, absl::string_view value);
 
   // `rotor-ca serve` on 127.0.0.1 port 0 (gRPC and HTTP) plus `extra_args`
-  // (e.g. {"--listen", "10.0.0.1:0"} overrides the first); waits up to
+  // (e.g. {"--listen", "10.0.0.1:0"} replaces the default); waits up to
   // `timeout` for the ready line and records the addresses it names.
   bool Start(const std::vector<std::string>& extra_args = {},
              absl::Duration timeout = absl::Seconds(60));
