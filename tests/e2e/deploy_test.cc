@@ -9,6 +9,7 @@
 //
 // Tests that need a tool (systemd-analyze, ldd, apt-cache) skip with a
 // message naming it when it is missing.
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -208,8 +210,8 @@ TEST_P(SystemdUnitTest, ExposureStaysLowInSystemdAnalyzeSecurity) {
 
 INSTANTIATE_TEST_SUITE_P(Units, SystemdUnitTest,
                          ::testing::Values("rotor-ca.service", "rotor-agent.service"),
-                         [](const auto& info) {
-                           return info.param == "rotor-ca.service" ? "Ca" : "Agent";
+                         [](const auto& param_info) {
+                           return param_info.param == "rotor-ca.service" ? "Ca" : "Agent";
                          });
 
 TEST(SystemdCaUnitTest, HasNoCapabilitiesAndWritesOnlyItsStateDirectory) {
@@ -455,6 +457,127 @@ TEST(KubernetesTest, WorkloadMountsTheCertFolderReadOnlyAndReloads) {
               HasSubstr("nginx $NGINX_ARGS -s reload"));
   EXPECT_THAT(ConfigMapFile(objects, "web-nginx", "default.conf"),
               HasSubstr("ssl_certificate_key    /run/rotor/certs/web/key.pem"));
+}
+
+// nginx cannot listen on port 0: a port the kernel just handed out and
+// released (another process could take it in between; unlikely in a test).
+int FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    close(fd);
+    return 0;
+  }
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+// The workload's script (the ConfigMap's run.sh, the same as compose's) with
+// a real nginx and a real agent: nginx serves the agent's certificate and,
+// once the agent replaces it (here: after a revocation), the new one.
+TEST(WorkloadScriptTest, NginxServesTheNewCertificateOnceTheAgentReplacesIt) {
+  std::string nginx;
+  if (RunCommand("PATH=$PATH:/usr/sbin command -v nginx", &nginx) != 0) {
+    GTEST_SKIP() << "nginx is not installed (Debian package nginx-light)";
+  }
+  const auto objects = KubernetesObjects();
+  TempDir tmp;
+  CaProcess ca(tmp.path());
+  ASSERT_TRUE(ca.Init());
+  ASSERT_TRUE(ca.Start());
+  ca.MustCtl("entry create --node web-1 --spiffe-id spiffe://example.org/web "
+             "--dns web.internal");
+  ASSERT_OK(WriteFileAtomically(
+      tmp.Path("token"), TokenIn(ca.MustCtl("token create --node web-1")) + "\n", 0600));
+  const std::string cert_dir = tmp.Path("certs/web");
+  ASSERT_OK(WriteFileAtomically(
+      tmp.Path("agent.yaml"),
+      absl::StrCat("ca: ", ca.grpc_address(), "\ntrust_anchor: ", ca.fingerprint(),
+                   "\njoin_token_file: ", tmp.Path("token"),
+                   "\nnode_name: web-1\nstate_dir: ", tmp.Path("state"),
+                   "\nbackoff_initial: 200ms\nbackoff_max: 1s\ncertificates:\n"
+                   "  - name: web\n    spiffe_id: spiffe://example.org/web\n"
+                   "    dns_names: [web.internal]\n    dir: ",
+                   cert_dir, "\n"),
+      0644));
+  Process agent;
+  ASSERT_TRUE(agent.Start({BinaryPath("rotor-agent"), "run", "--config", tmp.Path("agent.yaml")},
+                          tmp.Path("agent.out"), tmp.Path("agent.log")));
+  auto file_fingerprint = [&]() -> std::string {
+    absl::StatusOr<std::vector<pki::Certificate>> chain =
+        pki::Certificate::LoadChain(cert_dir + "/cert.pem");
+    return chain.ok() ? chain->front().Fingerprint() : "";
+  };
+  ASSERT_TRUE(WaitFor([&] { return !file_fingerprint().empty(); }, absl::Seconds(30)))
+      << ReadFileOrEmpty(tmp.Path("agent.log"));
+
+  // nginx with the workload's server block, moved to this test's folder.
+  const int port = FreeLoopbackPort();
+  ASSERT_NE(port, 0);
+  const std::string site = absl::StrReplaceAll(
+      ConfigMapFile(objects, "web-nginx", "default.conf"),
+      {{"/run/rotor/certs/web", cert_dir},
+       {"listen 8443 ssl;", absl::StrCat("listen 127.0.0.1:", port, " ssl;")}});
+  ASSERT_OK(MakeDirectories(tmp.Path("nginx"), 0755));
+  const std::string pid_file = tmp.Path("nginx/nginx.pid");
+  ASSERT_OK(WriteFileAtomically(
+      tmp.Path("nginx/nginx.conf"),
+      absl::StrCat("pid ", pid_file, ";\nerror_log ", tmp.Path("nginx/error.log"),
+                   ";\nevents {}\nhttp {\naccess_log off;\n", site, "}\n"),
+      0644));
+  ASSERT_OK(WriteFileAtomically(tmp.Path("run.sh"),
+                                ConfigMapFile(objects, "web-nginx", "run.sh"), 0755));
+  Process web;
+  // The script's nginx outlives the script if the test fails half-way.
+  absl::Cleanup stop_nginx = [&] {
+    int pid = 0;
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFileOrEmpty(pid_file)), &pid) &&
+        pid > 0) {
+      kill(pid, SIGKILL);
+    }
+  };
+  ASSERT_TRUE(web.Start(
+      {"/bin/sh", tmp.Path("run.sh")}, tmp.Path("web.out"), tmp.Path("web.out"),
+      {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", absl::StrCat("ROTOR_CERT_DIR=", cert_dir),
+       "ROTOR_CHECK_SECONDS=1",
+       absl::StrCat("NGINX_ARGS=-p ", tmp.Path("nginx"), "/ -c ", tmp.Path("nginx/nginx.conf"),
+                    " -e ", tmp.Path("nginx/error.log"))}));
+  auto served_fingerprint = [&]() -> std::string {
+    std::string pem;
+    RunCommand(absl::StrCat("openssl s_client -connect 127.0.0.1:", port,
+                            " -servername web.internal </dev/null 2>/dev/null"
+                            " | openssl x509"),
+               &pem);
+    absl::StatusOr<pki::Certificate> served = pki::Certificate::FromPem(pem);
+    return served.ok() ? served->Fingerprint() : "";
+  };
+  const std::string first = file_fingerprint();
+  ASSERT_TRUE(WaitFor([&] { return served_fingerprint() == first; }, absl::Seconds(30)))
+      << ReadFileOrEmpty(tmp.Path("web.out")) << ReadFileOrEmpty(tmp.Path("nginx/error.log"));
+
+  // A revocation makes the agent re-key at once: new files, then nginx
+  // serves them after its reload.
+  ASSERT_OK_AND_ASSIGN(std::vector<pki::Certificate> chain,
+                       pki::Certificate::LoadChain(cert_dir + "/cert.pem"));
+  ca.MustCtl("cert revoke " + chain.front().SerialHex());
+  ASSERT_TRUE(WaitFor(
+      [&] { return !file_fingerprint().empty() && file_fingerprint() != first; },
+      absl::Seconds(30)))
+      << ReadFileOrEmpty(tmp.Path("agent.log"));
+  const std::string second = file_fingerprint();
+  EXPECT_TRUE(WaitFor([&] { return served_fingerprint() == second; }, absl::Seconds(30)))
+      << ReadFileOrEmpty(tmp.Path("web.out")) << ReadFileOrEmpty(tmp.Path("nginx/error.log"));
+  EXPECT_THAT(ReadFileOrEmpty(tmp.Path("web.out")),
+              HasSubstr("certificates rotated"));
+
+  // SIGTERM: nginx quits gracefully (its pid file goes) and the script exits 0.
+  web.Signal(SIGTERM);
+  EXPECT_EQ(web.Wait(absl::Seconds(30)), 0) << ReadFileOrEmpty(tmp.Path("web.out"));
+  EXPECT_TRUE(WaitFor([&] { return ReadFileOrEmpty(pid_file).empty(); }, absl::Seconds(10)));
 }
 
 // --- compose and the image -----------------------------------------------------
