@@ -4,8 +4,9 @@
 //
 //   netns A1 (10.200.1.2) ── veth ── (10.200.1.1) netns CA (10.200.2.1) ── veth ── (10.200.2.2) netns A2
 //
-// The CA's server certificate carries both of its addresses (server_names),
-// which each agent checks when it connects. Needs root (ip netns add); skips
+// The CA's server certificate carries its addresses (server_names), which
+// each agent checks when it connects: an agent dialing an address missing
+// there is refused until the CA is restarted with it. Needs root (ip netns add); skips
 // with a message where namespaces cannot be created. The namespaces are
 // named after the test process's pid and always deleted, also on failure.
 #include <signal.h>
@@ -154,6 +155,22 @@ class NetnsTest : public ::testing::Test {
     return std::string(absl::StripAsciiWhitespace(output));
   }
 
+  // rotor-ca serve in its namespace on 0.0.0.0:8443 (the namespace is new
+  // and private: fixed ports cannot collide); waits for its `nth` ready line
+  // (ca.out is appended across restarts).
+  void StartCa(size_t nth) {
+    ASSERT_TRUE(ca_server_.Start(
+        {ip_, "netns", "exec", ca_ns_, BinaryPath("rotor-ca"), "serve", "--data-dir",
+         ca_->data_dir(), "--listen", "0.0.0.0:8443", "--http-listen", "127.0.0.1:8080"},
+        tmp_.Path("ca.out"), tmp_.Path("ca.log")));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return CountInFile(tmp_.Path("ca.out"), "rotor-ca: serving grpc=0.0.0.0:8443") >= nth;
+        },
+        absl::Seconds(30)))
+        << ReadFileOrEmpty(tmp_.Path("ca.log"));
+  }
+
   // rotor-agent `n` (1 or 2) in its namespace, reaching the CA at `ca`.
   void StartAgent(int n, const std::string& ca) {
     const std::string dir = tmp_.Path(absl::StrCat("agent", n));
@@ -192,23 +209,45 @@ class NetnsTest : public ::testing::Test {
 TEST_F(NetnsTest, AgentsInOtherNamespacesGetCertificatesOverRealInterfaces) {
   ca_ = std::make_unique<CaProcess>(tmp_.path());
   ASSERT_TRUE(ca_->Init());
-  ASSERT_TRUE(ca_->SetConfig(
-      "server_names", "[10.200.1.1, 10.200.2.1, localhost, 127.0.0.1]"));
-  // The namespace is new and private: fixed ports cannot collide.
-  ASSERT_TRUE(ca_server_.Start(
-      {ip_, "netns", "exec", ca_ns_, BinaryPath("rotor-ca"), "serve", "--data-dir",
-       ca_->data_dir(), "--listen", "0.0.0.0:8443", "--http-listen", "127.0.0.1:8080"},
-      tmp_.Path("ca.out"), tmp_.Path("ca.log")));
-  ASSERT_TRUE(WaitFor(
-      [&] { return CountInFile(tmp_.Path("ca.out"), "rotor-ca: serving grpc=0.0.0.0:8443") > 0; },
-      absl::Seconds(30)))
-      << ReadFileOrEmpty(tmp_.Path("ca.log"));
+  // First without the address agent 2 uses.
+  ASSERT_TRUE(ca_->SetConfig("server_names", "[10.200.1.1, localhost, 127.0.0.1]"));
+  StartCa(1);
   Ctl("entry create --node 'agent-*' --spiffe-id spiffe://example.org/web "
       "--dns web.internal");
 
   // Each agent reaches the CA by the CA's address on its own link.
   StartAgent(1, "10.200.1.1:8443");
   StartAgent(2, "10.200.2.1:8443");
+  // Agent 2 checks the CA's certificate against the address it dials, and
+  // that address is not in it.
+  const std::string agent2_log = tmp_.Path("agent2.log");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return CountInFile(agent2_log, "Peer name 10.200.2.1 is not in peer certificate") > 0;
+      },
+      absl::Seconds(20)))
+      << ReadFileOrEmpty(agent2_log);
+  EXPECT_EQ(ReadFileOrEmpty(tmp_.Path("agent2/certs/web/cert.pem")), "");
+
+  // With the address in server_names the restarted CA's new certificate
+  // carries it, and agent 2 gets through. (Agent 2 is restarted too, so it
+  // does not wait out gRPC's reconnect backoff from the refused handshakes;
+  // its token was not used.)
+  agents_[1].Signal(SIGTERM);
+  ASSERT_EQ(agents_[1].Wait(absl::Seconds(20)), 0);
+  ca_server_.Signal(SIGTERM);
+  ASSERT_EQ(ca_server_.Wait(absl::Seconds(20)), 0);
+  ASSERT_TRUE(ca_->SetConfig("server_names",
+                             "[10.200.1.1, 10.200.2.1, localhost, 127.0.0.1]"));
+  StartCa(2);
+  ASSERT_TRUE(agents_[1].Start(
+      {ip_, "netns", "exec", agent_ns_[1], BinaryPath("rotor-agent"), "run", "--config",
+       tmp_.Path("agent2/agent.yaml")},
+      tmp_.Path("agent2.out"), agent2_log));
+  ASSERT_OK_AND_ASSIGN(std::vector<pki::Certificate> server,
+                       pki::Certificate::LoadChain(ca_->data_dir() + "/server/cert.pem"));
+  EXPECT_THAT(server.front().IpSans(),
+              ::testing::IsSupersetOf({"10.200.1.1", "10.200.2.1"}));
 
   ASSERT_OK_AND_ASSIGN(std::vector<pki::Certificate> roots,
                        pki::Certificate::LoadChain(ca_->data_dir() + "/ca/root.crt"));
