@@ -1,5 +1,8 @@
 #include "pki/csr.h"
 
+#include <openssl/asn1t.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -14,6 +17,114 @@
 
 namespace rotor::pki {
 namespace {
+
+// RFC 2986 CertificationRequest read field by field as OpenSSL's X509_REQ
+// template reads it (crypto/x509/x_req.c), except that the
+// SubjectPublicKeyInfo is read as its two fields, without decoding the key.
+// OpenSSL 3.0 decodes the key of every X509_REQ it parses through its
+// provider decoders, and setting those up (OSSL_DECODER_CTX_new_for_pkey)
+// cost more than the CSR's signature check itself; ParsedCsr::Parse builds
+// the key from its parts instead (PublicKeyOf).
+struct RawSpki {
+  X509_ALGOR* algorithm;
+  ASN1_BIT_STRING* public_key;
+};
+
+struct RawCsrInfo {
+  ASN1_ENCODING enc;  // the bytes as received, which the signature covers
+  ASN1_INTEGER* version;
+  X509_NAME* subject;
+  RawSpki* public_key;
+  STACK_OF(X509_ATTRIBUTE) * attributes;
+};
+
+struct RawCsr {
+  RawCsrInfo* info;
+  X509_ALGOR* signature_algorithm;
+  ASN1_BIT_STRING* signature;
+};
+
+// clang-format off
+ASN1_SEQUENCE(RawSpki) = {
+    ASN1_SIMPLE(RawSpki, algorithm, X509_ALGOR),
+    ASN1_SIMPLE(RawSpki, public_key, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(RawSpki)
+
+ASN1_SEQUENCE_enc(RawCsrInfo, enc, 0) = {
+    ASN1_SIMPLE(RawCsrInfo, version, ASN1_INTEGER),
+    ASN1_SIMPLE(RawCsrInfo, subject, X509_NAME),
+    ASN1_SIMPLE(RawCsrInfo, public_key, RawSpki),
+    // Not OPTIONAL in RFC 2986; OpenSSL's template accepts it missing too.
+    ASN1_IMP_SET_OF_OPT(RawCsrInfo, attributes, X509_ATTRIBUTE, 0),
+} static_ASN1_SEQUENCE_END_ref(RawCsrInfo, RawCsrInfo)
+
+ASN1_SEQUENCE(RawCsr) = {
+    ASN1_SIMPLE(RawCsr, info, RawCsrInfo),
+    ASN1_SIMPLE(RawCsr, signature_algorithm, X509_ALGOR),
+    ASN1_SIMPLE(RawCsr, signature, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(RawCsr)
+// clang-format on
+
+struct RawCsrDeleter {
+  void operator()(RawCsr* csr) const {
+    ASN1_item_free(reinterpret_cast<ASN1_VALUE*>(csr), ASN1_ITEM_rptr(RawCsr));
+  }
+};
+using RawCsrPtr = std::unique_ptr<RawCsr, RawCsrDeleter>;
+
+// The DER SubjectPublicKeyInfo of `spki`.
+absl::StatusOr<std::string> EncodeSpki(const RawSpki* spki) {
+  unsigned char* der = nullptr;
+  int len = ASN1_item_i2d(
+      reinterpret_cast<const ASN1_VALUE*>(spki), &der, ASN1_ITEM_rptr(RawSpki));
+  if (len <= 0 || der == nullptr) {
+    return SslInternalError("cannot encode CSR public key");
+  }
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+
+// The key of a SubjectPublicKeyInfo, or null if it cannot be decoded. A
+// named-curve EC key and an Ed25519 key are built from their parts
+// (EVP_PKEY_fromdata checks that the point lies on the curve, as decoding
+// does); any other key goes through OpenSSL's decoders (d2i_PUBKEY).
+SslPtr<EVP_PKEY> PublicKeyOf(const RawSpki& spki, absl::string_view der) {
+  const int nid = OBJ_obj2nid(spki.algorithm->algorithm);
+  const ASN1_TYPE* parameter = spki.algorithm->parameter;
+  const ASN1_BIT_STRING* bits = spki.public_key;
+  const bool whole_bytes = (bits->flags & ASN1_STRING_FLAG_BITS_LEFT) == 0 ||
+                           (bits->flags & 7) == 0;
+  if (nid == NID_X9_62_id_ecPublicKey && parameter != nullptr &&
+      parameter->type == V_ASN1_OBJECT && whole_bytes && bits->length > 0) {
+    const int curve = OBJ_obj2nid(parameter->value.object);
+    const char* group = curve == NID_undef ? nullptr : OBJ_nid2sn(curve);
+    if (group != nullptr) {
+      SslPtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+      OSSL_PARAM params[] = {
+          OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                           const_cast<char*>(group), 0),
+          OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                            bits->data,
+                                            static_cast<size_t>(bits->length)),
+          OSSL_PARAM_construct_end()};
+      EVP_PKEY* key = nullptr;
+      if (ctx == nullptr || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+          EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params) !=
+              1) {
+        return nullptr;
+      }
+      return SslPtr<EVP_PKEY>(key);
+    }
+  }
+  if (nid == NID_ED25519 && parameter == nullptr && whole_bytes) {
+    return SslPtr<EVP_PKEY>(EVP_PKEY_new_raw_public_key_ex(
+        nullptr, "ED25519", nullptr, bits->data,
+        static_cast<size_t>(bits->length)));
+  }
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  return SslPtr<EVP_PKEY>(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
+}
 
 // What a person calls each GeneralName type (RFC 5280 section 4.2.1.6).
 absl::string_view GeneralNameTypeName(int type) {
@@ -93,22 +204,39 @@ absl::StatusOr<std::string> EncodeReq(X509_REQ* req) {
 
 // The extensions a CSR requests, with the refusals that do not depend on
 // their content: a malformed extensionRequest attribute, two of them, or an
-// extension requested twice.
-absl::StatusOr<X509ExtensionStack> RequestedExtensions(X509_REQ* req) {
-  int first = X509_REQ_get_attr_by_NID(req, NID_ext_req, -1);
+// extension requested twice. Reads the attributes as X509_REQ_get_extensions
+// does: the first PKCS#9 extensionRequest, else a Microsoft one.
+absl::StatusOr<X509ExtensionStack> RequestedExtensions(
+    const STACK_OF(X509_ATTRIBUTE) * attributes) {
+  int first = X509at_get_attr_by_NID(attributes, NID_ext_req, -1);
   if (first >= 0) {
-    if (X509_REQ_get_attr_by_NID(req, NID_ext_req, first) >= 0) {
+    if (X509at_get_attr_by_NID(attributes, NID_ext_req, first) >= 0) {
       return absl::InvalidArgumentError(
           "CSR has more than one extensionRequest attribute");
     }
-    if (X509_ATTRIBUTE_count(X509_REQ_get_attr(req, first)) != 1) {
+    if (X509_ATTRIBUTE_count(X509at_get_attr(attributes, first)) != 1) {
       return absl::InvalidArgumentError(
           "CSR extensionRequest attribute must hold exactly one value");
     }
   }
-  // OpenSSL 3 returns an empty stack when nothing is requested and null only
-  // when the request does not decode.
-  X509ExtensionStack extensions(X509_REQ_get_extensions(req));
+  ASN1_TYPE* value = nullptr;
+  for (int nid : {NID_ext_req, NID_ms_ext_req}) {
+    int index = X509at_get_attr_by_NID(attributes, nid, -1);
+    if (index < 0) continue;
+    value = X509_ATTRIBUTE_get0_type(X509at_get_attr(attributes, index), 0);
+    break;
+  }
+  X509ExtensionStack extensions;
+  if (value == nullptr) {
+    extensions.reset(sk_X509_EXTENSION_new_null());
+    if (extensions == nullptr) return SslInternalError("sk_X509_EXTENSION_new_null");
+    return extensions;
+  }
+  if (value->type == V_ASN1_SEQUENCE) {
+    const unsigned char* p = value->value.sequence->data;
+    extensions.reset(
+        d2i_X509_EXTENSIONS(nullptr, &p, value->value.sequence->length));
+  }
   if (extensions == nullptr) {
     return SslError(absl::StatusCode::kInvalidArgument,
                     "CSR extension request is malformed");
@@ -219,8 +347,8 @@ absl::StatusOr<ParsedCsr> ParsedCsr::Parse(absl::string_view der) {
   const unsigned char* begin =
       reinterpret_cast<const unsigned char*>(der.data());
   const unsigned char* p = begin;
-  SslPtr<X509_REQ> req(
-      d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
+  RawCsrPtr req(reinterpret_cast<RawCsr*>(ASN1_item_d2i(
+      nullptr, &p, static_cast<long>(der.size()), ASN1_ITEM_rptr(RawCsr))));
   if (req == nullptr) {
     return SslError(absl::StatusCode::kInvalidArgument,
                     "CSR is not valid DER PKCS#10");
@@ -231,35 +359,30 @@ absl::StatusOr<ParsedCsr> ParsedCsr::Parse(absl::string_view der) {
         absl::StrCat("CSR has ", der.size() - consumed,
                      " trailing bytes after its DER encoding"));
   }
-  long version = X509_REQ_get_version(req.get());
+  long version = ASN1_INTEGER_get(req->info->version);
   if (version != X509_REQ_VERSION_1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "CSR has version ", version + 1, "; PKCS#10 defines only version 1"));
   }
 
-  EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
-  if (key == nullptr) {
+  ParsedCsr csr;
+  ROTOR_ASSIGN_OR_RETURN(csr.public_key_der_, EncodeSpki(req->info->public_key));
+  csr.public_key_ = PublicKeyOf(*req->info->public_key, csr.public_key_der_);
+  if (csr.public_key_ == nullptr) {
     return SslError(absl::StatusCode::kInvalidArgument,
                     "CSR public key cannot be decoded");
   }
+  EVP_PKEY* key = csr.public_key_.get();
   ROTOR_RETURN_IF_ERROR(CheckKeyAllowed(key));
-  ParsedCsr csr;
-  {
-    unsigned char* spki = nullptr;
-    int len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req.get()), &spki);
-    if (len <= 0) return SslInternalError("cannot encode CSR public key");
-    csr.public_key_der_.assign(reinterpret_cast<char*>(spki),
-                               static_cast<size_t>(len));
-    OPENSSL_free(spki);
-  }
 
-  if (X509_REQ_verify(req.get(), key) != 1) {
+  if (ASN1_item_verify(ASN1_ITEM_rptr(RawCsrInfo), req->signature_algorithm,
+                       req->signature, req->info, key) != 1) {
     ClearSslErrors();
     return absl::InvalidArgumentError("CSR signature does not verify");
   }
 
   ROTOR_ASSIGN_OR_RETURN(X509ExtensionStack extensions,
-                         RequestedExtensions(req.get()));
+                         RequestedExtensions(req->info->attributes));
   ROTOR_RETURN_IF_ERROR(CheckBasicConstraints(extensions.get()));
 
   X509_EXTENSION* san_ext =
@@ -299,7 +422,6 @@ absl::StatusOr<ParsedCsr> ParsedCsr::Parse(absl::string_view der) {
     (name->type == GEN_URI ? csr.uris_ : csr.dns_names_)
         .push_back(std::move(text));
   }
-  csr.req_ = std::move(req);
   return csr;
 }
 

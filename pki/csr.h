@@ -70,13 +70,13 @@ class ParsedCsr {
   // The SubjectPublicKeyInfo exactly as it appears in the CSR (DER), so the
   // issuer can copy it into the certificate without re-encoding the key.
   const std::string& public_key_der() const { return public_key_der_; }
-  EVP_PKEY* public_key() const { return X509_REQ_get0_pubkey(req_.get()); }
+  EVP_PKEY* public_key() const { return public_key_.get(); }
   KeyInfo key_info() const { return DescribeKey(public_key()); }
 
  private:
   ParsedCsr() = default;
 
-  SslPtr<X509_REQ> req_;
+  SslPtr<EVP_PKEY> public_key_;
   std::string public_key_der_;
   std::vector<std::string> uris_;
   std::vector<std::string> dns_names_;

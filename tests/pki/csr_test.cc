@@ -316,6 +316,21 @@ TEST(CsrTest, RefusesSecp256k1Key) {
                        "P-384"));
 }
 
+TEST(CsrTest, RefusesEcPointNotOnTheCurve) {
+  const PrivateKey& key = TestKey(KeyType::kEcP256);
+  ASSERT_OK_AND_ASSIGN(std::string der, BuildCsr(key, kSpiffeId, {}));
+  ASSERT_OK_AND_ASSIGN(std::string spki, key.PublicKeyDer());
+  // The uncompressed point (04 || x || y) ends the SubjectPublicKeyInfo;
+  // changing y moves it off the curve.
+  const std::string point = spki.substr(spki.size() - 65);
+  const size_t at = der.find(point);
+  ASSERT_NE(at, std::string::npos);
+  der[at + 64] = static_cast<char>(der[at + 64] ^ 0x01);
+  EXPECT_THAT(ParsedCsr::Parse(der),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("CSR public key cannot be decoded")));
+}
+
 TEST(CsrTest, RefusesDsaKey) {
   SslPtr<EVP_PKEY_CTX> param_ctx(
       EVP_PKEY_CTX_new_from_name(nullptr, "DSA", nullptr));
