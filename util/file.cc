@@ -85,6 +85,9 @@ absl::StatusOr<std::string> ReadFile(const std::string& path,
   FdCloser closer(fd);
   std::string out;
   char buf[16384];
+  // Key files and join tokens are read here: wipe the copy on the stack
+  // however this returns (the caller wipes `out`, e.g. as a SecretString).
+  absl::Cleanup wipe = [&buf] { explicit_bzero(buf, sizeof(buf)); };
   while (true) {
     ssize_t n = ::read(fd, buf, sizeof(buf));
     if (n < 0) {

@@ -24,7 +24,10 @@ namespace rotor {
 absl::Status PosixError(int err, absl::string_view what);
 
 // Reads a whole file. Fails with NotFound if it does not exist and with
-// InvalidArgument if it is larger than max_bytes.
+// InvalidArgument if it is larger than max_bytes. Its read buffer is wiped
+// before it returns, and a file of up to 16 KiB (any key or token file) is
+// read without a reallocation, so a caller that keeps the content in a
+// wiping type (pki::SecretString) holds the only copy.
 absl::StatusOr<std::string> ReadFile(const std::string& path,
                                      size_t max_bytes = 16 << 20);
 
