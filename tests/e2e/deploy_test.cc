@@ -105,6 +105,18 @@ std::string TokenIn(absl::string_view output) {
   return "";
 }
 
+TEST(DeployYamlTest, EveryYamlFileUnderDeployParses) {
+  size_t files = 0;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(DeployPath(""))) {
+    const std::string extension = entry.path().extension();
+    if (extension != ".yaml" && extension != ".yml") continue;
+    ++files;
+    EXPECT_FALSE(LoadYamlDocuments(entry.path()).empty()) << entry.path();
+  }
+  EXPECT_GE(files, 7u);
+}
+
 // --- systemd --------------------------------------------------------------
 
 // The directives of a unit file, by key, in order of appearance ("" for an
