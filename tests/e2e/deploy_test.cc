@@ -3,12 +3,14 @@
 // resources and probes; the example configs (deploy/etc, the ConfigMaps,
 // the compose file's configs) are accepted by the real config loaders and
 // agree with each other and with the units; the image's runtime packages
-// hold every shared library the binaries link; and rotor-agent tells
-// systemd READY=1 only once its certificates are on disk, as Type=notify
-// needs.
+// hold every shared library the binaries link, and no other; the example
+// workload's script makes a real nginx serve each certificate a real agent
+// writes; and rotor-agent tells systemd READY=1 only once its certificates
+// are on disk, as Type=notify needs. The image and the compose file are
+// checked by reading them; no container is built or run.
 //
-// Tests that need a tool (systemd-analyze, ldd, apt-cache) skip with a
-// message naming it when it is missing.
+// Tests that need a tool (systemd-analyze, ldd, dpkg, apt-cache, nginx) skip
+// with a message naming it when it is missing.
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
