@@ -470,6 +470,35 @@ TEST_F(AttackTest, NodeCannotCallAdminRpcs) {
   EXPECT_EQ(Snapshot(), before);
 }
 
+// A workload's certificate and key (readable on the shared volume) are
+// signed by this CA, but name no node and no admin.
+TEST_F(AttackTest, WorkloadCertificateCannotActAsNodeOrAdmin) {
+  const AttestedNode web = Node("web-1");
+  ASSERT_OK(rpc_->CreateEntry("web-*", kWeb).status());
+  const pki::PrivateKey key = NewKey();
+  ASSERT_OK_AND_ASSIGN(v1::SignWorkloadResponse issued,
+                       SignWorkload(*rpc_->AsNode(web), Csr(key, kWeb)));
+  ASSERT_OK_AND_ASSIGN(pki::SecretString key_pem, key.ToPem());
+  const TlsIdentity workload{std::string(key_pem.view()),
+                             testing::ChainPem(issued.certificate())};
+  auto as_node = v1::NodeService::NewStub(rpc_->Connect(workload));
+  auto as_admin = v1::AdminService::NewStub(rpc_->Connect(workload));
+  const auto not_a_node = StatusIs(
+      absl::StatusCode::kPermissionDenied,
+      HasSubstr("caller spiffe://example.org/web is not a node identity"));
+  const std::string before = Snapshot();
+  EXPECT_THAT(SignWorkload(*as_node, Csr(NewKey(), kWeb)), not_a_node);
+  EXPECT_THAT(RenewNode(*as_node), not_a_node);
+  EXPECT_THAT(WatchRefusal(*as_node), not_a_node);
+  v1::CreateJoinTokenRequest token;
+  token.set_node_name("web-9");
+  EXPECT_THAT(Call(*as_admin, &v1::AdminService::Stub::CreateJoinToken, token),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("caller spiffe://example.org/web is not an "
+                                 "admin")));
+  EXPECT_EQ(Snapshot(), before);
+}
+
 TEST_F(AttackTest, NodeCannotObtainAnIdentityGrantedToAnotherNode) {
   const AttestedNode web = Node("web-1");
   ASSERT_OK(rpc_->CreateEntry("db-*", "spiffe://example.org/db",
