@@ -15,6 +15,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <chrono>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <optional>
