@@ -157,12 +157,14 @@ echo "{\"driver\": \"sqlite3\", \"data_source\": \"$WORK/cfssl/certs.db\"}" >db.
 CFSSL_PORT=$(free_port)
 cfssl serve -address 127.0.0.1 -port "$CFSSL_PORT" -ca ca.pem -ca-key ca-key.pem \
   -config config.json >"$WORK/cfssl.log" 2>&1 &
-PIDS+=("$!")
+CFSSL_PID=$!
+PIDS+=("$CFSSL_PID")
 wait_for "$WORK/cfssl.log" 30 "Now listening"
 CFSSL_DB_PORT=$(free_port)
 cfssl serve -address 127.0.0.1 -port "$CFSSL_DB_PORT" -ca ca.pem -ca-key ca-key.pem \
   -config config.json -db-config db.json >"$WORK/cfssl-db.log" 2>&1 &
-PIDS+=("$!")
+CFSSL_DB_PID=$!
+PIDS+=("$CFSSL_DB_PID")
 wait_for "$WORK/cfssl-db.log" 30 "Now listening"
 
 # CSRs like rotor's (EC P-256, the SPIFFE ID as URI SAN), plus a DNS name
@@ -220,10 +222,19 @@ record() {  # name concurrency json
   echo "$line" | tee -a "$RESULTS"
 }
 
-run_cfssl() {  # name port concurrency
-  local out
+# CPU seconds (user + system) a process has used so far, from /proc.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); print ($12 + $13) / hz}' "/proc/$1/stat"
+}
+
+run_cfssl() {  # name port concurrency pid
+  local out before after
+  before=$(cpu_seconds "$4")
   out=$(wrk -t 2 -c "$3" -d "${DURATION}s" -s "$WORK/cfssl/sign.lua" \
     "http://127.0.0.1:$2/api/v1/cfssl/sign" | grep '^{' | tail -1)
+  after=$(cpu_seconds "$4")
+  out=$(echo "$out" | jq -c --argjson b "$before" --argjson a "$after" \
+    '. + {ca_cpu_us_per_issue: (if .issued > 0 then (($a - $b) * 1e6 / .issued | floor) else null end)}')
   record "$1" "$3" "$out"
 }
 
@@ -234,9 +245,9 @@ for round in $(seq "$ROUNDS"); do
       --concurrency "$c" --duration "${DURATION}s" --ca-pid "$ROTOR_PID" --json)
     record rotor "$c" "$out"
     log "round $round, concurrency $c: cfssl"
-    run_cfssl cfssl "$CFSSL_PORT" "$c"
+    run_cfssl cfssl "$CFSSL_PORT" "$c" "$CFSSL_PID"
     log "round $round, concurrency $c: cfssl+db"
-    run_cfssl cfssl+db "$CFSSL_DB_PORT" "$c"
+    run_cfssl cfssl+db "$CFSSL_DB_PORT" "$c" "$CFSSL_DB_PID"
   done
   log "round $round: crypto"
   record crypto 1 "$("$BIN/rotor-bench" crypto --duration 5s --json)"
@@ -248,11 +259,12 @@ log "cfssl+db stored $STORED certificates"
 # --- Table ---
 echo
 echo "machine: $(nproc) cores, $(uname -r); load average now $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-10s %5s %10s %8s %8s %8s %8s %6s\n' server conc issued/s p50_ms p99_ms p999_ms errors load
+printf '%-10s %5s %10s %8s %8s %8s %8s %12s %6s\n' server conc issued/s p50_ms p99_ms p999_ms errors server_cpu_us load
 jq -r 'select(.name != "crypto") |
-  [.name, .concurrency, .per_second, .p50_ms, .p99_ms, .p999_ms, .errors, .load_after] | @tsv' \
-  "$RESULTS" | while IFS=$'\t' read -r n c ps p50 p99 p999 e l; do
-  printf '%-10s %5s %10.0f %8.2f %8.2f %8.2f %8s %6s\n' "$n" "$c" "$ps" "$p50" "$p99" "$p999" "$e" "$l"
+  [.name, .concurrency, .per_second, .p50_ms, .p99_ms, .p999_ms, .errors,
+   (.ca_cpu_us_per_issue // "-"), .load_after] | @tsv' \
+  "$RESULTS" | while IFS=$'\t' read -r n c ps p50 p99 p999 e cpu l; do
+  printf '%-10s %5s %10.0f %8.2f %8.2f %8.2f %8s %12s %6s\n' "$n" "$c" "$ps" "$p50" "$p99" "$p999" "$e" "$cpu" "$l"
 done
 jq -r 'select(.name == "crypto") |
   "crypto limit on \(.threads) core(s): \(.verify_sign_per_second | floor)/s verify+sign; rotor issuance path without RPC or store: \(.issue_per_second | floor)/s"' \
