@@ -369,6 +369,9 @@ TEST_F(FaultTest, FullStoreDiskIsUnavailableStoresNothingAndRecovers) {
   // The store moves onto a 1 MiB tmpfs right after init.
   ca_ = std::make_unique<CaProcess>(tmp_.path());
   ASSERT_TRUE(ca_->Init());
+  // The refusal must come from the disk, never from the rate limit.
+  ASSERT_TRUE(ca_->SetConfig("per_node_per_second", "100000"));
+  ASSERT_TRUE(ca_->SetConfig("per_node_burst", "100000"));
   const std::string store_dir = JoinPath(ca_->data_dir(), "store");
   const std::string moved = tmp_.Path("store-at-init");
   ASSERT_EQ(std::rename(store_dir.c_str(), moved.c_str()), 0);
