@@ -4,7 +4,9 @@
 // only reads it: its URI SAN is the caller's identity, its serial lets the
 // core check revocation.
 //
-// Thread-safety: pure functions.
+// Thread-safety: safe from any thread. The identity read from each client
+// certificate is remembered (by the certificate's hash, in a bounded map),
+// so a connection's later calls skip parsing it; the answer is the same.
 #ifndef ROTOR_CA_CALLER_H_
 #define ROTOR_CA_CALLER_H_
 

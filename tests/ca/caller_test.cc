@@ -102,6 +102,47 @@ TEST_F(CallerTest, VerifiedCertificateGivesSpiffeIdAndSerial) {
   EXPECT_EQ(caller.peer, "p");
 }
 
+TEST_F(CallerTest, SameCertificateAgainGivesSameIdentityAndItsOwnPeer) {
+  const std::string pem = LeafPem("spiffe://example.org/rotor/node/web-2");
+  const std::string serial = last_serial_;
+  FakeAuthContext auth(true, {{GRPC_X509_PEM_CERT_PROPERTY_NAME, pem}});
+  ASSERT_OK_AND_ASSIGN(Caller first, CallerFromAuthContext(&auth, "p1"));
+  ASSERT_OK_AND_ASSIGN(Caller second, CallerFromAuthContext(&auth, "p2"));
+  EXPECT_EQ(second.spiffe_id, "spiffe://example.org/rotor/node/web-2");
+  EXPECT_EQ(second.serial, serial);
+  EXPECT_EQ(first.peer, "p1");
+  EXPECT_EQ(second.peer, "p2");
+}
+
+TEST_F(CallerTest, EachCertificateGivesItsOwnIdentity) {
+  FakeAuthContext a(true, {{GRPC_X509_PEM_CERT_PROPERTY_NAME,
+                            LeafPem("spiffe://example.org/rotor/node/a")}});
+  const std::string serial_a = last_serial_;
+  FakeAuthContext b(true, {{GRPC_X509_PEM_CERT_PROPERTY_NAME,
+                            LeafPem("spiffe://example.org/rotor/node/b")}});
+  const std::string serial_b = last_serial_;
+  ASSERT_OK_AND_ASSIGN(Caller caller_a, CallerFromAuthContext(&a, "p"));
+  ASSERT_OK_AND_ASSIGN(Caller caller_b, CallerFromAuthContext(&b, "p"));
+  ASSERT_OK_AND_ASSIGN(Caller again_a, CallerFromAuthContext(&a, "p"));
+  EXPECT_EQ(caller_a.spiffe_id, "spiffe://example.org/rotor/node/a");
+  EXPECT_EQ(caller_b.spiffe_id, "spiffe://example.org/rotor/node/b");
+  EXPECT_EQ(again_a.spiffe_id, "spiffe://example.org/rotor/node/a");
+  EXPECT_EQ(caller_a.serial, serial_a);
+  EXPECT_EQ(caller_b.serial, serial_b);
+  EXPECT_EQ(again_a.serial, serial_a);
+}
+
+TEST_F(CallerTest, RefusesTheSameBadCertificateEveryTime) {
+  FakeAuthContext auth(true, {{GRPC_X509_PEM_CERT_PROPERTY_NAME,
+                               LeafPem("", {"db.internal"})}});
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_THAT(CallerFromAuthContext(&auth, "p"),
+                StatusIs(absl::StatusCode::kUnauthenticated,
+                         HasSubstr("client certificate " + last_serial_ +
+                                   " has no URI SAN")));
+  }
+}
+
 TEST_F(CallerTest, RefusesCertificateWithoutUriSan) {
   FakeAuthContext auth(true, {{GRPC_X509_PEM_CERT_PROPERTY_NAME,
                                LeafPem("", {"web.internal"})}});
