@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <charconv>
+#include <cmath>
 #include <functional>
 #include <map>
 
@@ -111,9 +113,28 @@ class Reader {
   std::string source_;
 };
 
+// `s` as a YAML scalar that reads back as exactly `s`: plain where that is
+// safe, double-quoted otherwise ("", "[::]:8443", "#x", "a: b").
 std::string Quote(absl::string_view s) {
-  if (s.empty()) return "\"\"";
-  return std::string(s);
+  YAML::Emitter out;
+  out << std::string(s);
+  return out.c_str();
+}
+
+// A flow sequence, each item quoted as needed: [localhost, "a, b"].
+std::string QuoteList(const std::vector<std::string>& items) {
+  YAML::Emitter out;
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const std::string& item : items) out << item;
+  out << YAML::EndSeq;
+  return out.c_str();
+}
+
+// The shortest text that parses back to exactly `v`.
+std::string ExactDouble(double v) {
+  char buf[64];
+  std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
 }
 
 }  // namespace
@@ -170,6 +191,10 @@ absl::Status ValidateCaConfig(const CaConfig& c) {
   }
   if (c.crl_validity < absl::Minutes(1)) {
     return absl::InvalidArgumentError("crl_validity must be at least 1m");
+  }
+  if (!std::isfinite(c.rate_limit.per_node_per_second)) {
+    return absl::InvalidArgumentError(
+        "rate_limit: per_node_per_second must be a finite number");
   }
   if (c.rate_limit.per_node_per_second <= 0 || c.rate_limit.per_node_burst < 1) {
     return absl::InvalidArgumentError(
@@ -262,24 +287,20 @@ absl::StatusOr<CaConfig> LoadCaConfig(const std::string& path) {
 
 std::string RenderCaConfig(const CaConfig& c) {
   auto d = [](absl::Duration v) { return FormatDurationFlag(v); };
-  std::string names;
-  for (const std::string& n : c.server_names) {
-    absl::StrAppend(&names, names.empty() ? "" : ", ", n);
-  }
   return absl::StrCat(
       "# rotor-ca configuration. Every key is shown with its default.\n"
       "# Unknown keys are refused at start. Durations: 90s, 15m, 24h, 7d.\n"
       "\n"
       "# SPIFFE trust domain: identities are spiffe://<trust_domain>/...\n"
-      "trust_domain: ", c.trust_domain, "\n",
+      "trust_domain: ", Quote(c.trust_domain), "\n",
       "\n"
       "# gRPC (TLS, client certificates verified). Port 0 picks a free port.\n"
-      "listen: ", c.listen, "\n",
+      "listen: ", Quote(c.listen), "\n",
       "# HTTP: /bundle, /crl, /ocsp, /metrics, /healthz.\n"
-      "http_listen: ", c.http_listen, "\n",
+      "http_listen: ", Quote(c.http_listen), "\n",
       "# Names (DNS or IP) in the CA's own gRPC server certificate; agents\n"
       "# must reach the CA by one of them.\n"
-      "server_names: [", names, "]\n",
+      "server_names: ", QuoteList(c.server_names), "\n",
       "\n"
       "# TTL of a workload certificate when the request names none (lowered to\n"
       "# the registration entry's max_ttl).\n"
@@ -303,7 +324,8 @@ std::string RenderCaConfig(const CaConfig& c) {
       "\n"
       "rate_limit:\n"
       "  # Token bucket per node for SignWorkload and RenewNode.\n"
-      "  per_node_per_second: ", c.rate_limit.per_node_per_second, "\n",
+      "  per_node_per_second: ", ExactDouble(c.rate_limit.per_node_per_second),
+      "\n",
       "  per_node_burst: ", c.rate_limit.per_node_burst, "\n",
       "  # Concurrent Attest calls allowed from one source address.\n"
       "  attest_concurrency_per_source: ",
