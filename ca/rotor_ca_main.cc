@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "ca/data_dir.h"
 #include "ca/init.h"
 #include "ca/server.h"
@@ -213,4 +214,12 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace rotor::ca
 
-int main(int argc, char** argv) { return rotor::ca::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // absl::Mutex's lock-order (deadlock) detection is a debugging aid, on in
+  // Debian's Abseil build. It keeps a graph of every mutex ever held while
+  // taking another; with thousands of WatchUpdates streams, each with its
+  // own mutexes, looking them up took a third of the CA's CPU. The tests,
+  // which run the same code, keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  return rotor::ca::Main(argc, argv);
+}
