@@ -18,96 +18,10 @@
 #include "util/command_line.h"
 #include "util/file.h"
 #include "util/status_macros.h"
+#include "util/yaml_reader.h"
 
 namespace rotor::agent {
 namespace {
-
-// Reads values out of YAML nodes; every error names the source, the line
-// and the key.
-class Reader {
- public:
-  explicit Reader(absl::string_view source) : source_(source) {}
-
-  absl::Status Error(const YAML::Node& node, absl::string_view key,
-                     absl::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source_, " line ", node.Mark().line + 1, ": ", key, ": ", what));
-  }
-
-  absl::Status String(const YAML::Node& node, absl::string_view key,
-                      std::string* out) const {
-    if (!node.IsScalar()) return Error(node, key, "expected a single value");
-    *out = node.Scalar();
-    return absl::OkStatus();
-  }
-
-  absl::Status NonEmptyString(const YAML::Node& node, absl::string_view key,
-                              std::string* out) const {
-    ROTOR_RETURN_IF_ERROR(String(node, key, out));
-    if (out->empty()) return Error(node, key, "must not be empty");
-    return absl::OkStatus();
-  }
-
-  absl::Status Duration(const YAML::Node& node, absl::string_view key,
-                        absl::Duration* out) const {
-    std::string text;
-    ROTOR_RETURN_IF_ERROR(String(node, key, &text));
-    absl::StatusOr<absl::Duration> d = ParseDurationFlag(text);
-    if (!d.ok()) return Error(node, key, d.status().message());
-    if (*d <= absl::ZeroDuration()) {
-      return Error(node, key, "must be longer than 0s");
-    }
-    *out = *d;
-    return absl::OkStatus();
-  }
-
-  absl::Status StringList(const YAML::Node& node, absl::string_view key,
-                          std::vector<std::string>* out) const {
-    if (!node.IsSequence()) {
-      return Error(node, key, "expected a list, e.g. [a, b]");
-    }
-    out->clear();
-    for (const YAML::Node& item : node) {
-      std::string value;
-      ROTOR_RETURN_IF_ERROR(NonEmptyString(item, key, &value));
-      out->push_back(std::move(value));
-    }
-    return absl::OkStatus();
-  }
-
-  // Applies `handlers` to each key of a mapping; an unknown key is refused
-  // with its own line.
-  using Handler = std::function<absl::Status(const YAML::Node&)>;
-  absl::Status Map(const YAML::Node& node, absl::string_view where,
-                   const std::map<std::string, Handler>& handlers) const {
-    if (!node.IsMap()) {
-      return Error(node, where.empty() ? "config" : where,
-                   "expected a mapping of key: value");
-    }
-    for (const auto& entry : node) {
-      if (!entry.first.IsScalar()) {
-        return Error(entry.first, where, "keys must be plain names");
-      }
-      const std::string& key = entry.first.Scalar();
-      auto it = handlers.find(key);
-      if (it == handlers.end()) {
-        std::vector<std::string> known;
-        for (const auto& [name, unused] : handlers) known.push_back(name);
-        return absl::InvalidArgumentError(absl::StrCat(
-            source_, " line ", entry.first.Mark().line + 1, ": unknown key \"",
-            key, "\"", where.empty() ? "" : absl::StrCat(" in ", where),
-            "; known keys: ", absl::StrJoin(known, ", ")));
-      }
-      ROTOR_RETURN_IF_ERROR(it->second(entry.second));
-    }
-    return absl::OkStatus();
-  }
-
-  const std::string& source() const { return source_; }
-
- private:
-  std::string source_;
-};
 
 // Names used as file or hook identifiers: letters, digits, '.', '-', '_'.
 bool IsPlainName(absl::string_view name) {
@@ -130,9 +44,9 @@ absl::Status ValidateHostPort(absl::string_view address) {
   return absl::OkStatus();
 }
 
-absl::Status ParseHook(const Reader& r, const YAML::Node& node,
+absl::Status ParseHook(const YamlReader& r, const YAML::Node& node,
                        const std::string& where, HookConfig* hook) {
-  std::map<std::string, Reader::Handler> signal = {
+  std::map<std::string, YamlReader::Handler> signal = {
       {"name",
        [&](const YAML::Node& n) {
          ROTOR_RETURN_IF_ERROR(
@@ -150,10 +64,10 @@ absl::Status ParseHook(const Reader& r, const YAML::Node& node,
                                  &hook->pid_file);
        }},
   };
-  std::map<std::string, Reader::Handler> keys = {
+  std::map<std::string, YamlReader::Handler> keys = {
       {"exec",
        [&](const YAML::Node& n) {
-         ROTOR_RETURN_IF_ERROR(r.StringList(n, where + ".exec", &hook->exec));
+         ROTOR_RETURN_IF_ERROR(r.StringList(n, where + ".exec", "[/usr/sbin/nginx, -s, reload]", &hook->exec));
          if (hook->exec.empty()) {
            return r.Error(n, where + ".exec",
                           "needs the program and its arguments, e.g. "
@@ -173,7 +87,7 @@ absl::Status ParseHook(const Reader& r, const YAML::Node& node,
        }},
       {"timeout",
        [&](const YAML::Node& n) {
-         return r.Duration(n, where + ".timeout", &hook->timeout);
+         return r.PositiveDuration(n, where + ".timeout", &hook->timeout);
        }},
   };
   ROTOR_RETURN_IF_ERROR(r.Map(node, where, keys));
@@ -186,12 +100,12 @@ absl::Status ParseHook(const Reader& r, const YAML::Node& node,
   return absl::OkStatus();
 }
 
-absl::Status ParseCertificate(const Reader& r, const YAML::Node& node,
+absl::Status ParseCertificate(const YamlReader& r, const YAML::Node& node,
                               size_t index, CertificateConfig* c) {
   const std::string where = absl::StrCat("certificates[", index, "]");
   auto key = [&](absl::string_view k) { return absl::StrCat(where, ".", k); };
   using N = const YAML::Node&;
-  std::map<std::string, Reader::Handler> keys = {
+  std::map<std::string, YamlReader::Handler> keys = {
       {"name",
        [&](N n) {
          ROTOR_RETURN_IF_ERROR(r.NonEmptyString(n, key("name"), &c->name));
@@ -213,7 +127,7 @@ absl::Status ParseCertificate(const Reader& r, const YAML::Node& node,
        }},
       {"dns_names",
        [&](N n) {
-         ROTOR_RETURN_IF_ERROR(r.StringList(n, key("dns_names"), &c->dns_names));
+         ROTOR_RETURN_IF_ERROR(r.StringList(n, key("dns_names"), "[web.internal]", &c->dns_names));
          for (const std::string& name : c->dns_names) {
            absl::Status valid = pki::ValidateDnsName(name, true);
            if (!valid.ok()) return r.Error(n, key("dns_names"), valid.message());
@@ -231,7 +145,7 @@ absl::Status ParseCertificate(const Reader& r, const YAML::Node& node,
          c->key_type = *type;
          return absl::OkStatus();
        }},
-      {"ttl", [&](N n) { return r.Duration(n, key("ttl"), &c->ttl); }},
+      {"ttl", [&](N n) { return r.PositiveDuration(n, key("ttl"), &c->ttl); }},
       {"dir",
        [&](N n) {
          ROTOR_RETURN_IF_ERROR(r.NonEmptyString(n, key("dir"), &c->dir));
@@ -262,10 +176,10 @@ absl::Status ParseCertificate(const Reader& r, const YAML::Node& node,
   return absl::OkStatus();
 }
 
-absl::StatusOr<AgentConfig> ParseNode(const Reader& r, const YAML::Node& root) {
+absl::StatusOr<AgentConfig> ParseNode(const YamlReader& r, const YAML::Node& root) {
   AgentConfig c;
   using N = const YAML::Node&;
-  std::map<std::string, Reader::Handler> top = {
+  std::map<std::string, YamlReader::Handler> top = {
       {"ca",
        [&](N n) {
          ROTOR_RETURN_IF_ERROR(r.NonEmptyString(n, "ca", &c.ca));
@@ -316,11 +230,11 @@ absl::StatusOr<AgentConfig> ParseNode(const Reader& r, const YAML::Node& root) {
          return absl::OkStatus();
        }},
       {"backoff_initial",
-       [&](N n) { return r.Duration(n, "backoff_initial", &c.backoff_initial); }},
+       [&](N n) { return r.PositiveDuration(n, "backoff_initial", &c.backoff_initial); }},
       {"backoff_max",
-       [&](N n) { return r.Duration(n, "backoff_max", &c.backoff_max); }},
+       [&](N n) { return r.PositiveDuration(n, "backoff_max", &c.backoff_max); }},
       {"rpc_timeout",
-       [&](N n) { return r.Duration(n, "rpc_timeout", &c.rpc_timeout); }},
+       [&](N n) { return r.PositiveDuration(n, "rpc_timeout", &c.rpc_timeout); }},
       {"certificates",
        [&](N n) {
          if (n.IsNull()) return absl::OkStatus();
@@ -391,7 +305,7 @@ absl::StatusOr<mode_t> ParseFileMode(absl::string_view text) {
 
 absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml,
                                              absl::string_view source) {
-  Reader r(source);
+  YamlReader r(source);
   // yaml-cpp reports errors by throwing; nothing it throws leaves here.
   try {
     YAML::Node root = YAML::Load(std::string(yaml));

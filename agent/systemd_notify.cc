@@ -1,16 +1,19 @@
 #include "agent/systemd_notify.h"
 
-#ifdef ROTOR_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
+#include <string>
+
+#include "util/log.h"
+#include "util/sd_notify.h"
 
 namespace rotor::agent {
 namespace {
 
-void Notify([[maybe_unused]] const char* state) {
-#ifdef ROTOR_HAVE_SYSTEMD
-  (void)sd_notify(0, state);
-#endif
+// A failure is logged, never fatal: the agent works without systemd.
+void Notify(const char* state) {
+  const absl::Status status = SdNotify(state);
+  if (!status.ok()) {
+    LogWarning("sd_notify failed", {{"error", std::string(status.message())}});
+  }
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Readiness and status notifications to systemd (sd_notify) when the agent
-// runs as a Type=notify service. Without NOTIFY_SOCKET, or when built
-// without libsystemd, every call does nothing.
+// runs as a Type=notify service (util/sd_notify.h). Without NOTIFY_SOCKET
+// every call does nothing; a failure to notify is logged.
 //
 // Thread-safety: safe from any thread.
 #ifndef ROTOR_AGENT_SYSTEMD_NOTIFY_H_

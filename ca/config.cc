@@ -14,104 +14,10 @@
 #include "util/command_line.h"
 #include "util/file.h"
 #include "util/status_macros.h"
+#include "util/yaml_reader.h"
 
 namespace rotor::ca {
 namespace {
-
-// Reads scalar and sequence values, naming the file, line and key on error.
-class Reader {
- public:
-  explicit Reader(absl::string_view source) : source_(source) {}
-
-  absl::Status Error(const YAML::Node& node, absl::string_view key,
-                     absl::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source_, " line ", node.Mark().line + 1, ": ", key, ": ", what));
-  }
-
-  absl::Status Scalar(const YAML::Node& node, absl::string_view key,
-                      std::string* out) const {
-    if (!node.IsScalar()) return Error(node, key, "expected a single value");
-    *out = node.Scalar();
-    return absl::OkStatus();
-  }
-
-  absl::Status String(const YAML::Node& node, absl::string_view key,
-                      std::string* out) const {
-    return Scalar(node, key, out);
-  }
-
-  absl::Status Duration(const YAML::Node& node, absl::string_view key,
-                        absl::Duration* out) const {
-    std::string text;
-    ROTOR_RETURN_IF_ERROR(Scalar(node, key, &text));
-    absl::StatusOr<absl::Duration> d = ParseDurationFlag(text);
-    if (!d.ok()) return Error(node, key, d.status().message());
-    *out = *d;
-    return absl::OkStatus();
-  }
-
-  absl::Status Int(const YAML::Node& node, absl::string_view key,
-                   int64_t* out) const {
-    std::string text;
-    ROTOR_RETURN_IF_ERROR(Scalar(node, key, &text));
-    if (!absl::SimpleAtoi(text, out) || *out < 0) {
-      return Error(node, key,
-                   absl::StrCat("\"", text, "\" is not a whole number >= 0"));
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Double(const YAML::Node& node, absl::string_view key,
-                      double* out) const {
-    std::string text;
-    ROTOR_RETURN_IF_ERROR(Scalar(node, key, &text));
-    if (!absl::SimpleAtod(text, out) || *out < 0) {
-      return Error(node, key, absl::StrCat("\"", text, "\" is not a number >= 0"));
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status StringList(const YAML::Node& node, absl::string_view key,
-                          std::vector<std::string>* out) const {
-    if (!node.IsSequence()) {
-      return Error(node, key, "expected a list, e.g. [localhost, 127.0.0.1]");
-    }
-    out->clear();
-    for (const YAML::Node& item : node) {
-      std::string value;
-      ROTOR_RETURN_IF_ERROR(Scalar(item, key, &value));
-      out->push_back(std::move(value));
-    }
-    return absl::OkStatus();
-  }
-
-  // Applies `handlers` to each key of a mapping; unknown keys are refused.
-  using Handler = std::function<absl::Status(const YAML::Node&)>;
-  absl::Status Map(const YAML::Node& node, absl::string_view where,
-                   const std::map<std::string, Handler>& handlers) const {
-    if (!node.IsMap()) {
-      return Error(node, where, "expected a mapping of key: value");
-    }
-    for (const auto& entry : node) {
-      const std::string key = entry.first.as<std::string>();
-      auto it = handlers.find(key);
-      if (it == handlers.end()) {
-        std::vector<std::string> known;
-        for (const auto& [name, unused] : handlers) known.push_back(name);
-        return absl::InvalidArgumentError(absl::StrCat(
-            source_, " line ", entry.first.Mark().line + 1, ": unknown key \"",
-            key, "\"", where.empty() ? "" : absl::StrCat(" in ", where),
-            "; known keys: ", absl::StrJoin(known, ", ")));
-      }
-      ROTOR_RETURN_IF_ERROR(it->second(entry.second));
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  std::string source_;
-};
 
 // `s` as a YAML scalar that reads back as exactly `s`: plain where that is
 // safe, double-quoted otherwise ("", "[::]:8443", "#x", "a: b").
@@ -220,9 +126,9 @@ absl::StatusOr<CaConfig> ParseCaConfig(absl::string_view yaml,
         source, " line ", e.mark.line + 1, ": not valid YAML: ", e.msg));
   }
   CaConfig c;
-  Reader r(source);
+  YamlReader r(source);
   using N = const YAML::Node&;
-  std::map<std::string, Reader::Handler> rate_limit = {
+  std::map<std::string, YamlReader::Handler> rate_limit = {
       {"per_node_per_second",
        [&](N n) {
          return r.Double(n, "rate_limit.per_node_per_second",
@@ -239,15 +145,15 @@ absl::StatusOr<CaConfig> ParseCaConfig(absl::string_view yaml,
                       &c.rate_limit.attest_concurrency_per_source);
        }},
   };
-  std::map<std::string, Reader::Handler> store = {
+  std::map<std::string, YamlReader::Handler> store = {
       {"max_size_mb",
        [&](N n) { return r.Int(n, "store.max_size_mb", &c.store_max_size_mb); }},
   };
-  std::map<std::string, Reader::Handler> top = {
+  std::map<std::string, YamlReader::Handler> top = {
       {"trust_domain", [&](N n) { return r.String(n, "trust_domain", &c.trust_domain); }},
       {"listen", [&](N n) { return r.String(n, "listen", &c.listen); }},
       {"http_listen", [&](N n) { return r.String(n, "http_listen", &c.http_listen); }},
-      {"server_names", [&](N n) { return r.StringList(n, "server_names", &c.server_names); }},
+      {"server_names", [&](N n) { return r.StringList(n, "server_names", "[localhost, 127.0.0.1]", &c.server_names); }},
       {"default_ttl", [&](N n) { return r.Duration(n, "default_ttl", &c.default_ttl); }},
       {"min_ttl", [&](N n) { return r.Duration(n, "min_ttl", &c.min_ttl); }},
       {"max_ttl", [&](N n) { return r.Duration(n, "max_ttl", &c.max_ttl); }},

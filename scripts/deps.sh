@@ -11,7 +11,7 @@ build_pkgs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   liblmdb-dev lmdb-utils libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libyaml-cpp-dev libcpp-httplib-dev libsystemd-dev
+  libyaml-cpp-dev libcpp-httplib-dev
 )
 test_pkgs=(curl openssl nginx-light iproute2 procps systemd
            clang-14 libfuzzer-14-dev libclang-rt-14-dev)
