@@ -13,6 +13,7 @@
 # VmRSS counts every touched page of the shared libraries (gRPC, OpenSSL,
 # protobuf, libstdc++) in full; Pss divides those among the processes that
 # map them, and Anonymous is the agent's own memory. All three are printed.
+# ROTOR_RSS_BREAKDOWN=N also prints the N largest resident mappings.
 set -eu
 
 BIN=${1:-build/bin}
@@ -116,6 +117,13 @@ for n in $COUNTS; do
     'BEGIN {printf "%.3f", 100 * d / hz / s}')
   printf '%-6s %-8s %-8s %-8s %-8s %-8s %-11s %s\n' "$n" "$rss" "$pss" \
     "$anon" "$hwm" "$threads" "$pct" "$((t1 - t0))"
+  if [ -n "${ROTOR_RSS_BREAKDOWN:-}" ]; then
+    # Resident KiB per mapped file (anonymous memory as [anon]), largest first.
+    awk '/^[0-9a-f]+-[0-9a-f]+ / {name = ($6 == "" ? "[anon]" : $6)}
+         $1 == "Rss:" {rss[name] += $2}
+         END {for (n in rss) printf "  %7d KiB  %s\n", rss[n], n}' \
+      "/proc/$AGENT_PID/smaps" | sort -rn | head -"${ROTOR_RSS_BREAKDOWN}"
+  fi
   kill "$AGENT_PID"
   wait "$AGENT_PID" 2>/dev/null || true
   AGENT_PID=""

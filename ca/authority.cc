@@ -72,18 +72,6 @@ std::string TimeText(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
-std::string KindName(store::CertificateKind kind) {
-  switch (kind) {
-    case store::CertificateKind::kWorkload:
-      return "workload";
-    case store::CertificateKind::kNode:
-      return "node";
-    case store::CertificateKind::kServer:
-      return "server";
-  }
-  return "unknown";
-}
-
 // Caller-supplied text for a log line: as is when printable ASCII, else
 // C-escaped, so a NUL or a newline in a node name cannot forge log lines.
 std::string Printable(absl::string_view text) {
@@ -214,7 +202,7 @@ struct Authority::State {
     }
     LogInfo("issued", {{"method", std::string(method)},
                        {"serial", record.serial},
-                       {"kind", KindName(kind)},
+                       {"kind", std::string(store::CertificateKindName(kind))},
                        {"node", node_name},
                        {"identity", spiffe_id},
                        {"dns", absl::StrJoin(dns_names, ",")},
@@ -636,7 +624,7 @@ absl::StatusOr<store::CertificateRecord> Authority::RevokeCertificate(
       ++s.stats.revoked;
     }
     LogInfo("revoked", {{"serial", record.serial},
-                        {"kind", KindName(record.kind)},
+                        {"kind", std::string(store::CertificateKindName(record.kind))},
                         {"node", record.node_name},
                         {"identity", record.spiffe_id},
                         {"reason", std::string(pki::RevocationReasonName(

@@ -4,11 +4,15 @@
 //   DIR/store/                           LMDB environment
 //   DIR/admin/admin.crt, admin.key, bundle.crt   rotorctl credentials
 //   DIR/ca.yaml                          configuration
+//   DIR/server/lock                      held by whoever uses the folder
+//                                        (serve, restore)
 #ifndef ROTOR_CA_DATA_DIR_H_
 #define ROTOR_CA_DATA_DIR_H_
 
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "util/file.h"
 
 namespace rotor::ca {
@@ -31,6 +35,31 @@ struct DataDir {
   std::string AdminKey() const { return JoinPath(AdminDir(), "admin.key"); }
   std::string AdminBundle() const { return JoinPath(AdminDir(), "bundle.crt"); }
   std::string ConfigFile() const { return JoinPath(root, "ca.yaml"); }
+  std::string ServerDir() const { return JoinPath(root, "server"); }
+  std::string LockFile() const { return JoinPath(ServerDir(), "lock"); }
+};
+
+// An exclusive lock on a data folder (flock on DIR/server/lock), so that
+// one process at a time serves it or replaces its store. Released when
+// destroyed or when the process ends, however it ends. Move-only.
+class DataDirLock {
+ public:
+  // Takes the lock without waiting, creating DIR/server/ (0700) and the lock
+  // file (0600) if needed. FailedPrecondition if another process holds it:
+  // "another rotor-ca is using DIR (it holds DIR/server/lock); stop it
+  // before <doing>", where `doing` says what the caller wants to do.
+  static absl::StatusOr<DataDirLock> Acquire(const DataDir& dir,
+                                             absl::string_view doing);
+
+  DataDirLock(DataDirLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  DataDirLock& operator=(DataDirLock&& other) noexcept;
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+  ~DataDirLock();
+
+ private:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
 };
 
 }  // namespace rotor::ca

@@ -60,24 +60,12 @@ void ToProto(const IssuedCertificate& issued, v1::CertificateChain* out) {
   ToProto(issued.leaf.NotAfter(), out->mutable_not_after());
 }
 
-absl::string_view KindName(store::CertificateKind kind) {
-  switch (kind) {
-    case store::CertificateKind::kWorkload:
-      return "workload";
-    case store::CertificateKind::kNode:
-      return "node";
-    case store::CertificateKind::kServer:
-      return "server";
-  }
-  return "unknown";
-}
-
 void ToProto(const store::CertificateRecord& record, v1::CertificateInfo* out) {
   out->set_serial(record.serial);
   out->set_spiffe_id(record.spiffe_id);
   for (const std::string& name : record.dns_names) out->add_dns_names(name);
   out->set_node_name(record.node_name);
-  out->set_kind(std::string(KindName(record.kind)));
+  out->set_kind(std::string(store::CertificateKindName(record.kind)));
   ToProto(record.not_before, out->mutable_not_before());
   ToProto(record.not_after, out->mutable_not_after());
   ToProto(record.issued_at, out->mutable_issued_at());

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ca/admin_credentials.h"
 #include "ca/config.h"
 #include "ca/data_dir.h"
 #include "pki/ca_certificate.h"
@@ -150,20 +151,11 @@ absl::StatusOr<InitResult> InitCa(const InitOptions& options, absl::Time now,
           intermediate_key.get(), intermediate_options,
           pki::Signer{*root, parent_key}, now, random));
 
-  ROTOR_ASSIGN_OR_RETURN(pki::PrivateKey admin_key,
-                         pki::PrivateKey::Generate(pki::KeyType::kEcP256));
-  const std::string admin_id =
-      absl::StrCat("spiffe://", options.trust_domain, "/rotor/admin/init");
-  pki::LeafTemplate admin_template;
-  ROTOR_ASSIGN_OR_RETURN(admin_template.public_key_der, admin_key.PublicKeyDer());
-  admin_template.spiffe_id = admin_id;
-  admin_template.usage = pki::CertificateUsage::kNode;  // clientAuth only
-  admin_template.ttl = options.admin_validity;
   ROTOR_ASSIGN_OR_RETURN(
-      pki::Certificate admin,
-      pki::BuildLeafCertificate(admin_template,
-                                pki::Signer{intermediate, intermediate_key},
-                                now, random));
+      AdminCredential admin,
+      BuildAdminCredential(options.trust_domain, "init",
+                           pki::Signer{intermediate, intermediate_key},
+                           options.admin_validity, now, random));
 
   CaConfig config;
   config.trust_domain = options.trust_domain;
@@ -205,17 +197,23 @@ absl::StatusOr<InitResult> InitCa(const InitOptions& options, absl::Time now,
   ROTOR_RETURN_IF_ERROR(save_key(dir.IntermediateKey(), intermediate_key));
   ROTOR_RETURN_IF_ERROR(make_dir(dir.StoreDir()));
   ROTOR_RETURN_IF_ERROR(make_dir(dir.AdminDir()));
-  ROTOR_RETURN_IF_ERROR(
-      write(dir.AdminCert(), admin.ToPem() + intermediate.ToPem(), 0644));
-  ROTOR_RETURN_IF_ERROR(save_key(dir.AdminKey(), admin_key));
+  ROTOR_RETURN_IF_ERROR(write(dir.AdminCert(),
+                              admin.certificate.ToPem() + intermediate.ToPem(),
+                              0644));
+  ROTOR_RETURN_IF_ERROR(save_key(dir.AdminKey(), admin.key));
   ROTOR_RETURN_IF_ERROR(write(dir.AdminBundle(), root->ToPem(), 0644));
+  // The admin certificate is recorded like every certificate the CA issues,
+  // so that `rotorctl cert revoke` can revoke it.
+  created.Add(JoinPath(dir.StoreDir(), "data.mdb"));
+  created.Add(JoinPath(dir.StoreDir(), "lock.mdb"));
+  ROTOR_RETURN_IF_ERROR(RecordAdminCertificate(dir, admin, now));
   ROTOR_RETURN_IF_ERROR(write(dir.ConfigFile(), RenderCaConfig(config), 0644));
   ROTOR_RETURN_IF_ERROR(SyncDirectory(dir.root));
   created.Commit();
 
   return InitResult{.root_fingerprint = root->Fingerprint(),
                     .intermediate_serial = intermediate.SerialHex(),
-                    .admin_spiffe_id = admin_id};
+                    .admin_spiffe_id = admin.spiffe_id};
 }
 
 }  // namespace rotor::ca

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "ca/admin_credentials.h"
 #include "ca/data_dir.h"
 #include "ca/init.h"
 #include "ca/server.h"
@@ -29,6 +30,10 @@ constexpr char kUsage[] =
     "metrics)\n"
     "  backup   copy the certificate store to one file, also while serving\n"
     "  restore  put a backup in place as the store of a data folder\n"
+    "  admin-credentials\n"
+    "           issue rotorctl credentials for another operator (or after "
+    "revoking\n"
+    "           the old ones); run with the CA stopped\n"
     "\n"
     "Run 'rotor-ca <command> --help' for a command's flags.\n";
 
@@ -184,11 +189,45 @@ int RunRestore(const std::vector<std::string>& args) {
   if (!ParseFlags(flags, args, "restore", &exit_code)) return exit_code;
   store::RestoreOptions options;
   options.overwrite = force;
+  // Held while the store is replaced, so that no server runs on it.
+  absl::StatusOr<DataDirLock> lock =
+      DataDirLock::Acquire(DataDir{data_dir}, "restoring its store");
+  if (!lock.ok()) return Fail(lock.status());
   absl::Status status =
       store::RestoreStore(in, DataDir{data_dir}.StoreDir(), options);
   if (!status.ok()) return Fail(status);
   std::fprintf(stderr, "rotor-ca: restored %s into the store of %s\n",
                in.c_str(), data_dir.c_str());
+  return 0;
+}
+
+int RunAdminCredentials(const std::vector<std::string>& args) {
+  AdminCredentialsOptions options;
+  FlagSet flags(
+      "rotor-ca admin-credentials", "--data-dir DIR --name NAME --out DIR",
+      "Issues admin credentials for rotorctl (admin.crt, admin.key, "
+      "bundle.crt in the\n--out folder) with identity "
+      "spiffe://TD/rotor/admin/NAME, and records the\ncertificate in the "
+      "store so that it can be revoked. Needs the CA's key, so it runs\n"
+      "on the CA host, with rotor-ca serve stopped. Never overwrites a file.");
+  flags.AddString("data-dir", &options.data_dir, "the CA's data folder", "DIR");
+  flags.AddString("name", &options.name,
+                  "who the credentials are for, e.g. alice", "NAME");
+  flags.AddString("out", &options.out_dir,
+                  "folder for the three files (created 0700 if missing)", "DIR");
+  flags.AddDuration("validity", &options.validity,
+                    "lifetime of the admin certificate");
+  flags.Require("data-dir");
+  flags.Require("name");
+  flags.Require("out");
+  int exit_code = 0;
+  if (!ParseFlags(flags, args, "admin-credentials", &exit_code)) return exit_code;
+  absl::StatusOr<AdminCredential> credential =
+      IssueAdminCredentials(options, RealClock()->Now(), *pki::SystemRandom());
+  if (!credential.ok()) return Fail(credential.status());
+  std::fprintf(stderr, "rotor-ca: admin credentials for %s in %s\n",
+               credential->spiffe_id.c_str(), options.out_dir.c_str());
+  std::printf("%s\n", credential->certificate.SerialHex().c_str());
   return 0;
 }
 
@@ -206,6 +245,7 @@ int Main(int argc, char** argv) {
   if (command == "serve") return RunServe(args);
   if (command == "backup") return RunBackup(args);
   if (command == "restore") return RunRestore(args);
+  if (command == "admin-credentials") return RunAdminCredentials(args);
   std::fprintf(stderr, "rotor-ca: unknown command \"%s\"\n\n%s",
                command.c_str(), kUsage);
   return 2;

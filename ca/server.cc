@@ -17,14 +17,11 @@
 #include <utility>
 #include <vector>
 
-#ifdef ROTOR_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "absl/strings/str_cat.h"
 #include "ca/ca_keys.h"
 #include "ca/data_dir.h"
 #include "util/log.h"
+#include "util/sd_notify.h"
 #include "util/status_macros.h"
 
 namespace rotor::ca {
@@ -41,13 +38,10 @@ std::string FormatUtc(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
+// Tells systemd (if it started us); a failure is logged, never fatal.
 void Notify(const char* state) {
-#ifdef ROTOR_HAVE_SYSTEMD
-  // A no-op (returning 0) when NOTIFY_SOCKET is not set.
-  sd_notify(0, state);
-#else
-  (void)state;
-#endif
+  const absl::Status status = SdNotify(state);
+  if (!status.ok()) LogWarning("sd_notify failed", {{"error", std::string(status.message())}});
 }
 
 }  // namespace
@@ -76,18 +70,7 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
         "no CA in ", options.data_dir, " (", dir.CaDir(),
         " is missing); run rotor-ca init first"));
   }
-  ROTOR_RETURN_IF_ERROR(MakeDirectories(server_dir, 0700));
-  const std::string lock_path = JoinPath(server_dir, "lock");
-  lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd_ < 0) return PosixError(errno, absl::StrCat("cannot open ", lock_path));
-  if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "another rotor-ca serve is running on ", options.data_dir, " (it holds ",
-          lock_path, "); stop it first"));
-    }
-    return PosixError(errno, absl::StrCat("cannot lock ", lock_path));
-  }
+  ROTOR_ASSIGN_OR_RETURN(lock_, DataDirLock::Acquire(dir, "serving it"));
 
   // Configuration: the file, then the command line's overrides.
   const std::string config_path =
@@ -120,9 +103,11 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
   // The OCSP responder signs with the intermediate too; the Authority takes
   // its own copy of the key below.
   ROTOR_ASSIGN_OR_RETURN(ocsp_key_, pki::PrivateKey::Load(dir.IntermediateKey()));
+  store::CertificateStore* core_store =
+      options.wrap_store ? options.wrap_store(store_.get()) : store_.get();
   ROTOR_ASSIGN_OR_RETURN(authority_,
                          Authority::Create(std::move(keys), config_,
-                                           store_.get(), clock_, random_));
+                                           core_store, clock_, random_));
 
   // The CA's own TLS server certificate.
   ServerTlsOptions tls_options;
@@ -202,7 +187,7 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
   // HTTP.
   HttpServerContext http_context;
   http_context.authority = authority_.get();
-  http_context.store = store_.get();
+  http_context.store = core_store;
   http_context.ocsp_certificate = &*ocsp_certificate_;
   http_context.ocsp_key = &*ocsp_key_;
   http_context.ocsp_validity = config_.crl_validity;
@@ -224,10 +209,7 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
 
 CaServer::~CaServer() {
   Shutdown(absl::Seconds(1));
-  // Everything that uses DATA_DIR/server/ stops before the lock goes (the
-  // members are destroyed after this body, but none of them writes there
-  // once shut down).
-  if (lock_fd_ >= 0) close(lock_fd_);
+  // lock_ is released last, after every member that uses DATA_DIR/server/.
 }
 
 std::string CaServer::grpc_address() const {

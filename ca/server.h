@@ -14,7 +14,9 @@
 #ifndef ROTOR_CA_SERVER_H_
 #define ROTOR_CA_SERVER_H_
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -27,6 +29,7 @@
 #include "absl/time/time.h"
 #include "ca/authority.h"
 #include "ca/config.h"
+#include "ca/data_dir.h"
 #include "ca/grpc_service.h"
 #include "ca/http_server.h"
 #include "ca/metrics.h"
@@ -54,6 +57,11 @@ struct ServeOptions {
   // How often the renewer looks at the clock at most (it also wakes when
   // renewal is due by the real clock); tests with a fake clock lower it.
   absl::Duration renew_check_interval = absl::Minutes(1);
+  // Test seam: when set, the core and the HTTP endpoints use the store this
+  // returns for the opened LMDB store (which the server keeps owning), so a
+  // test can inject store faults. The returned store must outlive the
+  // server. Empty in production.
+  std::function<store::CertificateStore*(store::LmdbStore*)> wrap_store;
 };
 
 class CaServer {
@@ -97,9 +105,10 @@ class CaServer {
 
   Clock* const clock_;
   pki::Random* const random_;
-  // flock(2)ed for the server's life: one server per data folder, since
-  // DATA_DIR/server/ holds this server's key and certificate.
-  int lock_fd_ = -1;
+  // Held for the server's life: one server per data folder, since
+  // DATA_DIR/server/ holds this server's key and certificate, and restore
+  // must not replace the store under it. Declared first, released last.
+  std::optional<DataDirLock> lock_;
   CaConfig config_;
   CaMetrics metrics_;
   std::unique_ptr<store::LmdbStore> store_;

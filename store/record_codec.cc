@@ -33,6 +33,8 @@ v1::CertificateKind KindToProto(CertificateKind kind) {
       return v1::CERTIFICATE_KIND_NODE;
     case CertificateKind::kServer:
       return v1::CERTIFICATE_KIND_SERVER;
+    case CertificateKind::kAdmin:
+      return v1::CERTIFICATE_KIND_ADMIN;
   }
   return v1::CERTIFICATE_KIND_UNSPECIFIED;
 }
@@ -46,6 +48,8 @@ absl::StatusOr<CertificateKind> KindFromProto(v1::CertificateKind kind,
       return CertificateKind::kNode;
     case v1::CERTIFICATE_KIND_SERVER:
       return CertificateKind::kServer;
+    case v1::CERTIFICATE_KIND_ADMIN:
+      return CertificateKind::kAdmin;
     default:
       return absl::DataLossError(absl::StrCat(
           "stored certificate ", serial, " has unknown kind ",

@@ -43,7 +43,24 @@ enum class CertificateKind {
   kWorkload,  // SignWorkload
   kNode,      // Attest, RenewNode
   kServer,    // the CA's own gRPC server certificate
+  kAdmin,     // an operator credential, made by `rotor-ca init`
 };
+
+// "workload", "node", "server" or "admin": how logs and the admin API name
+// a kind.
+inline absl::string_view CertificateKindName(CertificateKind kind) {
+  switch (kind) {
+    case CertificateKind::kWorkload:
+      return "workload";
+    case CertificateKind::kNode:
+      return "node";
+    case CertificateKind::kServer:
+      return "server";
+    case CertificateKind::kAdmin:
+      return "admin";
+  }
+  return "unknown";
+}
 
 // One issued certificate and its revocation state.
 struct CertificateRecord {

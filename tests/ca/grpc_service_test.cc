@@ -36,6 +36,7 @@
 #include "pki/key.h"
 #include "pki/random.h"
 #include "rotor/v1/ca.grpc.pb.h"
+#include "tests/ca/fault_store.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_ca.h"
@@ -217,6 +218,10 @@ class GrpcServiceTest : public ::testing::Test {
     options.http_listen = "127.0.0.1:0";
     options.worker_threads = 8;
     options.tls_refresh_interval_seconds = 1;
+    options.wrap_store = [this](store::LmdbStore* store) {
+      fault_store_ = std::make_unique<::rotor::ca::testing::FaultStore>(store);
+      return fault_store_.get();
+    };
     ASSERT_OK_AND_ASSIGN(CaConfig config, LoadCaConfig(data_.ConfigFile()));
     Configure(config);
     options.config_file = tmp_.Path("ca-test.yaml");
@@ -334,10 +339,10 @@ class GrpcServiceTest : public ::testing::Test {
   // A client certificate for `spiffe_id` from a CA that is not this one.
   Credentials Forged(const std::string& spiffe_id) {
     const absl::Time now = absl::Now();
-    absl::StatusOr<testing::TestCa> other =
-        testing::MakeTestCa(pki::KeyType::kEcP256, now);
+    absl::StatusOr<::rotor::testing::TestCa> other =
+        ::rotor::testing::MakeTestCa(pki::KeyType::kEcP256, now);
     EXPECT_OK(other.status());
-    forged_ca_ = std::make_unique<testing::TestCa>(*std::move(other));
+    forged_ca_ = std::make_unique<::rotor::testing::TestCa>(*std::move(other));
     pki::PrivateKey key = *pki::PrivateKey::Generate(pki::KeyType::kEcP256);
     pki::LeafTemplate leaf;
     leaf.public_key_der = *key.PublicKeyDer();
@@ -354,10 +359,12 @@ class GrpcServiceTest : public ::testing::Test {
   DataDir data_;
   std::string root_pem_;
   Credentials admin_;
+  // Forwards to the server's store; tests switch faults on.
+  std::unique_ptr<::rotor::ca::testing::FaultStore> fault_store_;
   std::unique_ptr<CaServer> server_;
   std::unique_ptr<v1::AdminService::Stub> admin_stub_;
   std::unique_ptr<v1::NodeService::Stub> anonymous_stub_;
-  std::unique_ptr<testing::TestCa> forged_ca_;
+  std::unique_ptr<::rotor::testing::TestCa> forged_ca_;
 };
 
 // --- NodeService.GetBundle ---
@@ -556,6 +563,32 @@ TEST_F(GrpcServiceTest, NodeCannotObtainAnIdentityGrantedOnlyToAnotherNode) {
   EXPECT_EQ(server_->metrics().refused().Value("PERMISSION_DENIED"), 2);
 }
 
+TEST_F(GrpcServiceTest, StoreThatCannotBeWrittenIsUnavailableAndStoresNothing) {
+  ASSERT_OK_AND_ASSIGN(Node node, AttestNode("web-1"));
+  ASSERT_OK(CreateEntry("web-*", "spiffe://example.org/web").status());
+  auto stub = v1::NodeService::NewStub(Connect(node.credentials));
+  const StoreSnapshot before = Snapshot();
+
+  fault_store_->fail_put = true;
+  EXPECT_THAT(SignWorkload(*stub, "spiffe://example.org/web"),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("store is not writable")));
+  EXPECT_EQ(Snapshot(), before);
+  fault_store_->fail_put = false;
+
+  // A full store is the operator's to fix, and the caller's to retry later.
+  fault_store_->full = true;
+  EXPECT_THAT(SignWorkload(*stub, "spiffe://example.org/web"),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("store_max_size_mb")));
+  EXPECT_EQ(Snapshot(), before);
+  fault_store_->full = false;
+  EXPECT_EQ(server_->metrics().refused().Value("UNAVAILABLE"), 2);
+
+  // Once the store takes writes again, issuance resumes.
+  EXPECT_OK(SignWorkload(*stub, "spiffe://example.org/web").status());
+}
+
 TEST_F(GrpcServiceTest, SignWorkloadRefusesTtlOutOfRange) {
   ASSERT_OK_AND_ASSIGN(Node node, AttestNode("web-1"));
   ASSERT_OK(CreateEntry("*", "spiffe://example.org/web").status());
@@ -580,7 +613,7 @@ TEST_F(GrpcServiceTest, SignWorkloadRefusesCaTrueCsr) {
   const std::string key = tmp_.Path("ca-true.key");
   const std::string der = tmp_.Path("ca-true.der");
   std::string output;
-  ASSERT_EQ(testing::RunCommand(
+  ASSERT_EQ(::rotor::testing::RunCommand(
                 absl::StrCat("openssl req -new -newkey ec -pkeyopt "
                              "ec_paramgen_curve:P-256 -nodes -keyout ",
                              key, " -subj / -outform DER -out ", der,
@@ -863,7 +896,7 @@ TEST_F(GrpcServiceTest, RevokedCertificateIsOnTheNextCrl) {
   const std::string crl_file = tmp_.Path("crl.der");
   ASSERT_OK(WriteFileAtomically(crl_file, after.der(0), 0644));
   std::string text;
-  ASSERT_EQ(testing::RunCommand(
+  ASSERT_EQ(::rotor::testing::RunCommand(
                 absl::StrCat("openssl crl -inform DER -noout -text -in ",
                              crl_file),
                 &text),
@@ -1145,7 +1178,7 @@ TEST_F(GrpcServiceTest, ServerCertificateRenewsWithoutRestart) {
   ASSERT_OK_AND_ASSIGN(std::vector<pki::Certificate> chain,
                        pki::Certificate::LoadChain(server_->tls().cert_path()));
   EXPECT_EQ(chain.front().SerialHex(), second);
-  EXPECT_EQ(testing::FileMode(server_->tls().key_path()), 0600);
+  EXPECT_EQ(::rotor::testing::FileMode(server_->tls().key_path()), 0600);
 }
 
 absl::StatusOr<std::string> GenericUnary(

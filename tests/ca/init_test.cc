@@ -14,6 +14,7 @@
 #include "pki/ca_certificate.h"
 #include "pki/certificate.h"
 #include "pki/verify.h"
+#include "store/lmdb_store.h"
 #include "tests/testing/fakes.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -71,6 +72,8 @@ TEST(InitTest, CreatesExactlyTheContractFilesWithTheirModes) {
       {"ca/intermediate.crt", 0644},
       {"ca/intermediate.key", 0600},
       {"store", 0700},
+      {"store/data.mdb", 0600},
+      {"store/lock.mdb", 0600},
       {"admin", 0700},
       {"admin/admin.crt", 0644},
       {"admin/admin.key", 0600},
@@ -109,6 +112,27 @@ TEST(InitTest, CertificatesChainAndMatchTheirKeys) {
   EXPECT_TRUE(inter_key.Matches(inter[0].PublicKey()));
   ASSERT_OK_AND_ASSIGN(CaConfig config, LoadCaConfig(dir.ConfigFile()));
   EXPECT_EQ(config.trust_domain, "example.org");
+}
+
+TEST(InitTest, RecordsTheAdminCertificateSoItCanBeRevoked) {
+  TempDir tmp;
+  FakeRandom random;
+  ASSERT_OK(InitCa(Options(tmp), kNow, random));
+  DataDir dir{tmp.Path("data")};
+  ASSERT_OK_AND_ASSIGN(auto admin, pki::Certificate::LoadChain(dir.AdminCert()));
+  ASSERT_OK_AND_ASSIGN(auto store, store::LmdbStore::Open(dir.StoreDir()));
+  ASSERT_OK_AND_ASSIGN(std::optional<store::CertificateRecord> record,
+                       store->GetCertificate(admin[0].SerialHex()));
+  ASSERT_TRUE(record.has_value());
+  EXPECT_EQ(record->kind, store::CertificateKind::kAdmin);
+  EXPECT_EQ(record->der, admin[0].der());
+  EXPECT_EQ(record->spiffe_id, "spiffe://example.org/rotor/admin/init");
+  EXPECT_EQ(record->not_after, admin[0].NotAfter());
+  EXPECT_FALSE(record->revoked);
+  ASSERT_OK_AND_ASSIGN(
+      store::CertificatePage page,
+      store->ListCertificates(store::CertificateFilter{}, "", 0));
+  EXPECT_EQ(page.records.size(), 1u);  // nothing else is issued at init
 }
 
 TEST(InitTest, SecondInitFailsAndChangesNothing) {

@@ -255,11 +255,6 @@ TEST_F(ServeTest, PrintsTheReadyLineServesHttpAndExitsZeroOnSigterm) {
 }
 
 TEST_F(ServeTest, TellsSystemdReadyAndStopping) {
-  std::string ldd;
-  RunCommand(absl::StrCat("ldd ", kRotorCa), &ldd);
-  if (ldd.find("libsystemd") == std::string::npos) {
-    GTEST_SKIP() << "rotor-ca was built without libsystemd";
-  }
   // The socket systemd would pass in NOTIFY_SOCKET.
   const std::string path = tmp_.Path("notify.sock");
   const int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -368,6 +363,20 @@ TEST_F(ServeTest, BackupWhileServingAndRestoreIntoANewFolder) {
             0);
   Sh(absl::StrCat(kRotorCa, " restore --force --in ", backup, " --data-dir ",
                    other, " 2>&1"));
+
+  // Even with --force, the store of a folder being served is not replaced.
+  const std::string store_before =
+      *ReadFile(JoinPath(data_.root, "store/data.mdb"));
+  EXPECT_EQ(RunCommand(absl::StrCat(kRotorCa, " restore --force --in ", backup,
+                                    " --data-dir ", data_.root, " 2>&1"),
+                       &output),
+            1);
+  EXPECT_THAT(output,
+              HasSubstr(absl::StrCat("another rotor-ca is using ", data_.root,
+                                     " (it holds ", data_.root,
+                                     "/server/lock); stop it before restoring "
+                                     "its store")));
+  EXPECT_EQ(*ReadFile(JoinPath(data_.root, "store/data.mdb")), store_before);
 }
 
 TEST_F(ServeTest, RefusesAnUnknownConfigKeyNamingKeyAndLine) {
@@ -429,7 +438,7 @@ TEST_F(ServeTest, RefusesASecondServerOnTheSameDataFolder) {
       &output);
   EXPECT_NE(status, 0);
   EXPECT_THAT(output, HasSubstr(absl::StrCat(
-                          "another rotor-ca serve is running on ",
+                          "another rotor-ca is using ",
                           data_.root)));
   // The running server's key was not touched.
   EXPECT_EQ(*ReadFile(JoinPath(data_.root, "server/key.pem")), key_before);

@@ -112,7 +112,7 @@ TEST_F(CaServerTest, ASecondServerOnTheFolderIsRefusedAndTheFirstKeepsItsKey) {
                        CaServer::Start(options_, &clock_, pki::SystemRandom()));
   EXPECT_THAT(CaServer::Start(options_, &clock_, pki::SystemRandom()),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("another rotor-ca serve is running on")));
+                       HasSubstr("another rotor-ca is using")));
   // After the first stops, the folder is free again.
   first.reset();
   EXPECT_OK(CaServer::Start(options_, &clock_, pki::SystemRandom()).status());
