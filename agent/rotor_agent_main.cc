@@ -1,8 +1,10 @@
 // rotor-agent: the node agent. `run` keeps the configured certificates
 // valid on disk; `status` shows what it manages.
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -105,10 +107,13 @@ int RunAgent(const std::vector<std::string>& args) {
   env.on_ready = [] { NotifyReady(); };
   Agent agent(*config, env);
 
-  std::thread signal_thread([&agent, &signals, config_path] {
+  // Set when Run has returned: the signal thread then ends without acting.
+  std::atomic<bool> done{false};
+  std::thread signal_thread([&agent, &signals, &done, config_path] {
     while (true) {
       int sig = 0;
       if (sigwait(&signals, &sig) != 0) continue;
+      if (done) return;
       if (sig == SIGHUP) {
         absl::StatusOr<AgentConfig> reloaded = LoadAgentConfig(config_path);
         if (!reloaded.ok()) {
@@ -126,12 +131,18 @@ int RunAgent(const std::vector<std::string>& args) {
       return;
     }
   });
-  signal_thread.detach();
 
   LogInfo("starting", {{"ca", config->ca},
                        {"node", config->node_name},
                        {"certificates", absl::StrCat(config->certificates.size())}});
   absl::Status status = agent.Run();
+  // The signal thread uses `agent` (Stop may still be running after Run
+  // returned): end it before `agent` goes. It may be waiting for a signal,
+  // so send it one; it may have ended already, which pthread_kill reports
+  // harmlessly.
+  done = true;
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
   if (!status.ok()) return Fail(status);
   return 0;
 }
