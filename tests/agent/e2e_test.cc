@@ -8,7 +8,6 @@
 // test step sleeps a fixed time.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,97 +30,26 @@
 #include "pki/certificate.h"
 #include "pki/key.h"
 #include "agent/filesystem.h"
+#include "tests/testing/process.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "util/file.h"
 
-extern char** environ;
-
 namespace rotor::agent {
 namespace {
 
+using ::rotor::testing::BinaryPath;
+using ::rotor::testing::CountInFile;
+using ::rotor::testing::Process;
+using ::rotor::testing::ReadFileOrEmpty;
 using ::rotor::testing::RunCommand;
 using ::rotor::testing::TempDir;
+using ::rotor::testing::WaitFor;
 using ::testing::HasSubstr;
 
-std::string Bin(absl::string_view name) {
-  return absl::StrCat(ROTOR_BIN_DIR, "/", name);
-}
+std::string Bin(absl::string_view name) { return BinaryPath(name); }
 
-// A child process with stdout and stderr appended to files.
-class Process {
- public:
-  Process() = default;
-  ~Process() { Kill(); }
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-
-  void Start(const std::vector<std::string>& argv, const std::string& out,
-             const std::string& err) {
-    std::vector<char*> c_argv;
-    for (const std::string& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
-    c_argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    int rc = posix_spawn(&pid_, c_argv[0], &actions, nullptr, c_argv.data(),
-                         environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ASSERT_EQ(rc, 0) << "cannot start " << argv[0];
-  }
-
-  void Signal(int sig) {
-    if (pid_ > 0) ::kill(pid_, sig);
-  }
-
-  // Waits for the exit; returns the exit code, 128+signal, or -1 on timeout.
-  int Wait(absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (pid_ > 0) {
-      int status = 0;
-      pid_t done = ::waitpid(pid_, &status, WNOHANG);
-      if (done == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      if (absl::Now() > deadline) return -1;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    return -1;
-  }
-
-  void Kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-};
-
-// Polls `condition` every 10 ms until it holds or `timeout` passes.
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return true;
-}
-
-std::string ReadOrEmpty(const std::string& path) {
-  absl::StatusOr<std::string> data = ReadFile(path);
-  return data.ok() ? *data : "";
-}
+std::string ReadOrEmpty(const std::string& path) { return ReadFileOrEmpty(path); }
 
 class AgentEndToEndTest : public ::testing::Test {
  protected:
@@ -250,14 +178,7 @@ class AgentEndToEndTest : public ::testing::Test {
   }
 
   size_t CountInLog(absl::string_view text) {
-    std::string log = ReadOrEmpty(AgentLog());
-    size_t count = 0;
-    const std::string needle(text);
-    for (size_t pos = log.find(needle); pos != std::string::npos;
-         pos = log.find(needle, pos + 1)) {
-      ++count;
-    }
-    return count;
+    return CountInFile(AgentLog(), text);
   }
 
   TempDir tmp_;
