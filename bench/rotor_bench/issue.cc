@@ -99,10 +99,13 @@ absl::Status Run(const IssueOptions& options, Report& report) {
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       ThreadResult& result = results[static_cast<size_t>(t)];
-      agent::GrpcCaClient& client =
-          *clients[static_cast<size_t>(t) % clients.size()];
+      // Thread t calls as nodes t, t + threads, t + 2 * threads, ... in
+      // turn, so with more nodes than threads every node is used.
+      size_t next_node = static_cast<size_t>(t);
       size_t next_csr = static_cast<size_t>(t) * 7919;
       for (;;) {
+        agent::GrpcCaClient& client = *clients[next_node % clients.size()];
+        next_node += static_cast<size_t>(threads);
         const std::string& csr = csrs[next_csr++ % csrs.size()];
         const absl::Time begin = absl::Now();
         if (begin >= stop) return;
@@ -190,7 +193,9 @@ int RunIssue(const std::vector<std::string>& args) {
       "Durable end-to-end issuance over mTLS. Creates an entry and join "
       "tokens through the\nadmin API, attests as --nodes nodes (default: one "
       "per client), builds --csrs CSRs,\nthen --concurrency threads call "
-      "SignWorkload in a loop, each as one node over its\nown connection. "
+      "SignWorkload in a loop, each as one node over its\nown connection "
+      "(with more --nodes than threads, each thread takes its nodes in "
+      "turn). "
       "Prints issued, errors, per_second, p50_ms, p99_ms, p999_ms.\nThe CA's "
       "rate limit per node (ca.yaml rate_limit) applies: raise it, or attest "
       "as\nmore nodes, or the excess shows as throttled errors.");
