@@ -24,7 +24,7 @@
 # Usage: bench/compare.sh [BIN_DIR]          (default build/bin)
 #   DURATION=10 CONCURRENCY="8 64" ROUNDS=1 bench/compare.sh build/bin
 # Needs rotor-ca and rotor-bench in BIN_DIR; installs golang-cfssl, wrk,
-# sqlite3, jq and openssl when missing (apt-get, with sudo when not root).
+# sqlite3, jq, openssl and curl when missing (apt-get, with sudo when not root).
 set -euo pipefail
 
 BIN=${1:-build/bin}
@@ -41,7 +41,7 @@ for b in rotor-ca rotor-bench; do
 done
 
 # --- Packages ---
-need=(golang-cfssl wrk sqlite3 jq openssl)
+need=(golang-cfssl wrk sqlite3 jq openssl curl)
 missing=()
 for p in "${need[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
