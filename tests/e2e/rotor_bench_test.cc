@@ -58,6 +58,17 @@ BenchRun RunBench(const std::string& args) {
   return run;
 }
 
+// rotor-bench is built with the benchmarks; a build without them
+// (-DROTOR_BUILD_BENCH=OFF, as the sanitizer build) has nothing to run.
+class RotorBenchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!PathExists(BinaryPath("rotor-bench"))) {
+      GTEST_SKIP() << "rotor-bench is not built (ROTOR_BUILD_BENCH=OFF)";
+    }
+  }
+};
+
 // A CA with the rate limits raised, as bench/compare.sh serves it.
 void StartBenchCa(CaProcess& ca) {
   ASSERT_TRUE(ca.Init());
@@ -67,7 +78,7 @@ void StartBenchCa(CaProcess& ca) {
   ASSERT_TRUE(ca.Start());
 }
 
-TEST(RotorBenchTest, IssueReportsDurableIssuancesAndLatencies) {
+TEST_F(RotorBenchTest, IssueReportsDurableIssuancesAndLatencies) {
   TempDir tmp;
   CaProcess ca(tmp.path());
   ASSERT_NO_FATAL_FAILURE(StartBenchCa(ca));
@@ -89,7 +100,7 @@ TEST(RotorBenchTest, IssueReportsDurableIssuancesAndLatencies) {
   EXPECT_THAT(ca.MustCtl("cert list"), HasSubstr("/bench/issue-"));
 }
 
-TEST(RotorBenchTest, CryptoReportsTheLimitAndTheIssuancePath) {
+TEST_F(RotorBenchTest, CryptoReportsTheLimitAndTheIssuancePath) {
   BenchRun run = RunBench("crypto --duration 200ms --json");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_GT(run.Number("verify_sign_per_second"), 0);
@@ -100,7 +111,7 @@ TEST(RotorBenchTest, CryptoReportsTheLimitAndTheIssuancePath) {
   EXPECT_EQ(run.Number("threads"), 1);
 }
 
-TEST(RotorBenchTest, WatchDeliversEveryRevocationToItsHolder) {
+TEST_F(RotorBenchTest, WatchDeliversEveryRevocationToItsHolder) {
   TempDir tmp;
   CaProcess ca(tmp.path());
   ASSERT_NO_FATAL_FAILURE(StartBenchCa(ca));
@@ -120,7 +131,7 @@ TEST(RotorBenchTest, WatchDeliversEveryRevocationToItsHolder) {
   EXPECT_THAT(ca.MustCtl("cert list --revoked"), HasSubstr("/bench/watch-"));
 }
 
-TEST(RotorBenchTest, StoreReportsListsCrlAndStartUp) {
+TEST_F(RotorBenchTest, StoreReportsListsCrlAndStartUp) {
   TempDir tmp;
   BenchRun run = RunBench(absl::StrCat(
       "store --records 200 --revoked 20 --nodes 10 --samples 5 --startups 1 "
@@ -139,7 +150,7 @@ TEST(RotorBenchTest, StoreReportsListsCrlAndStartUp) {
   EXPECT_TRUE(PathExists(tmp.Path("ca/store/data.mdb")));
 }
 
-TEST(RotorBenchTest, RefusesAMissingFlagAndAnUnknownMode) {
+TEST_F(RotorBenchTest, RefusesAMissingFlagAndAnUnknownMode) {
   std::string output;
   EXPECT_EQ(RunCommand(BinaryPath("rotor-bench") + " issue --credentials /x",
                        &output),
