@@ -228,13 +228,18 @@ cpu_seconds() {
 }
 
 run_cfssl() {  # name port concurrency pid
-  local out before after
+  local out before after client
   before=$(cpu_seconds "$4")
-  out=$(wrk -t 2 -c "$3" -d "${DURATION}s" -s "$WORK/cfssl/sign.lua" \
-    "http://127.0.0.1:$2/api/v1/cfssl/sign" | grep '^{' | tail -1)
+  # wrk's own CPU (user + system, from bash's time) beside the server's.
+  client=$( { TIMEFORMAT='%U %S'; time wrk -t 2 -c "$3" -d "${DURATION}s" \
+    -s "$WORK/cfssl/sign.lua" "http://127.0.0.1:$2/api/v1/cfssl/sign" \
+    >"$WORK/wrk.out"; } 2>&1 | tail -1)
+  out=$(grep '^{' "$WORK/wrk.out" | tail -1)
   after=$(cpu_seconds "$4")
   out=$(echo "$out" | jq -c --argjson b "$before" --argjson a "$after" \
-    '. + {ca_cpu_us_per_issue: (if .issued > 0 then (($a - $b) * 1e6 / .issued | floor) else null end)}')
+    --argjson c "$(echo "$client" | awk '{print $1 + $2}')" \
+    '. + {client_cpu_us_per_issue: (if .issued > 0 then ($c * 1e6 / .issued | floor) else null end),
+          ca_cpu_us_per_issue: (if .issued > 0 then (($a - $b) * 1e6 / .issued | floor) else null end)}')
   record "$1" "$3" "$out"
 }
 
@@ -259,12 +264,12 @@ log "cfssl+db stored $STORED certificates"
 # --- Table ---
 echo
 echo "machine: $(nproc) cores, $(uname -r); load average now $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-10s %5s %10s %8s %8s %8s %8s %12s %6s\n' server conc issued/s p50_ms p99_ms p999_ms errors server_cpu_us load
+printf '%-10s %5s %10s %8s %8s %8s %8s %12s %12s %6s\n' server conc issued/s p50_ms p99_ms p999_ms errors server_cpu_us client_cpu_us load
 jq -r 'select(.name != "crypto") |
   [.name, .concurrency, .per_second, .p50_ms, .p99_ms, .p999_ms, .errors,
-   (.ca_cpu_us_per_issue // "-"), .load_after] | @tsv' \
-  "$RESULTS" | while IFS=$'\t' read -r n c ps p50 p99 p999 e cpu l; do
-  printf '%-10s %5s %10.0f %8.2f %8.2f %8.2f %8s %12s %6s\n' "$n" "$c" "$ps" "$p50" "$p99" "$p999" "$e" "$cpu" "$l"
+   (.ca_cpu_us_per_issue // "-"), (.client_cpu_us_per_issue // "-"), .load_after] | @tsv' \
+  "$RESULTS" | while IFS=$'\t' read -r n c ps p50 p99 p999 e cpu ccpu l; do
+  printf '%-10s %5s %10.0f %8.2f %8.2f %8.2f %8s %12s %12s %6s\n' "$n" "$c" "$ps" "$p50" "$p99" "$p999" "$e" "$cpu" "$ccpu" "$l"
 done
 jq -r 'select(.name == "crypto") |
   "crypto limit on \(.threads) core(s): \(.verify_sign_per_second | floor)/s verify+sign; rotor issuance path without RPC or store: \(.issue_per_second | floor)/s"' \
