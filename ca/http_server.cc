@@ -1,5 +1,8 @@
 #include "ca/http_server.h"
 
+#include <atomic>
+#include <memory>
+
 #include <httplib.h>
 #include <sys/socket.h>
 
@@ -9,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/strings/string_view.h"
 #include "pki/ocsp.h"
 #include "util/log.h"
@@ -94,7 +98,18 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   }
   server->port_ = port;
   httplib::Server* raw = server->server_.get();
-  server->thread_ = std::thread([raw] { raw->listen_after_bind(); });
+  auto listening_ended = std::make_shared<std::atomic<bool>>(false);
+  server->thread_ = std::thread([raw, listening_ended] {
+    raw->listen_after_bind();
+    *listening_ended = true;
+  });
+  // httplib's stop() does nothing until the listening thread has marked the
+  // server running, so a Stop() that came sooner would leave that thread in
+  // accept() forever (and Stop's join with it). httplib 0.11 has no ready
+  // callback: wait for the flag, which is set before the first accept().
+  while (!raw->is_running() && !*listening_ended) {
+    absl::SleepFor(absl::Microseconds(50));
+  }
   return server;
 }
 

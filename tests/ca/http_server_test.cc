@@ -93,6 +93,17 @@ class HttpServerTest : public ::testing::Test {
   std::string server_cert_;
 };
 
+// Stopping a server the moment it started must not leave its listening
+// thread in accept() (httplib ignores stop() until that thread runs).
+TEST(HttpServerStopTest, StopsRightAfterStartEveryTime) {
+  HttpServerContext context;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<HttpServer> server,
+                         HttpServer::Start("127.0.0.1:0", context));
+    server->Stop();
+  }
+}
+
 TEST_F(HttpServerTest, OcspSaysRevokedWithTimeAndReason) {
   const std::string serial = server_->tls().certificate().SerialHex();
   const Caller admin{.spiffe_id = "spiffe://example.org/rotor/admin/init",
