@@ -44,29 +44,6 @@ enum Method : uint8_t {
   kMethodCount
 };
 
-bool IsApiCode(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kUnauthenticated:
-    case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kFailedPrecondition:
-      return true;
-    default:
-      return false;
-  }
-}
-
-void CheckRefusal(const absl::Status& status) {
-  if (!IsApiCode(status.code())) {
-    std::fprintf(stderr, "unexpected refusal: %s\n", status.ToString().c_str());
-  }
-  FUZZ_CHECK(IsApiCode(status.code()));
-  FUZZ_CHECK(!status.message().empty());
-}
-
 // The duration as ca/grpc_service.cc converts it.
 absl::Duration FromProto(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());

@@ -19,6 +19,7 @@
 #include "pki/csr.h"
 #include "pki/key.h"
 #include "store/lmdb_store.h"
+#include "tests/fuzz/fuzz_check.h"
 #include "tests/testing/fakes.h"
 #include "tests/testing/test_ca.h"
 #include "util/file.h"
@@ -200,6 +201,33 @@ void MaybeWriteSeedsAndExit(const std::vector<Seed>& seeds) {
   }
   std::fprintf(stderr, "wrote %zu seeds to %s\n", seeds.size(), dir);
   std::exit(0);
+}
+
+namespace {
+
+bool IsApiCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kFailedPrecondition:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void CheckRefusal(const absl::Status& status) {
+  if (!IsApiCode(status.code())) {
+    std::fprintf(stderr, "unexpected refusal: %s\n", status.ToString().c_str());
+  }
+  FUZZ_CHECK(IsApiCode(status.code()));
+  FUZZ_CHECK(!status.message().empty());
 }
 
 }  // namespace rotor::fuzz

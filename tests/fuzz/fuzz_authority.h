@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "ca/authority.h"
 #include "google/protobuf/message.h"
@@ -68,6 +69,11 @@ struct Seed {
   std::string input;
 };
 void MaybeWriteSeedsAndExit(const std::vector<Seed>& seeds);
+
+// Checks that a refusal uses one of the codes the API documents for bad
+// input or a refused caller (docs/design.md) and says why; anything else
+// (an internal error, an unexpected code) stops the fuzzer.
+void CheckRefusal(const absl::Status& status);
 
 }  // namespace rotor::fuzz
 

@@ -45,29 +45,6 @@ enum Method : uint8_t {
   kMethodCount
 };
 
-bool IsApiCode(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kUnauthenticated:
-    case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kFailedPrecondition:
-      return true;
-    default:
-      return false;
-  }
-}
-
-void CheckRefusal(const absl::Status& status) {
-  if (!IsApiCode(status.code())) {
-    std::fprintf(stderr, "unexpected refusal: %s\n", status.ToString().c_str());
-  }
-  FUZZ_CHECK(IsApiCode(status.code()));
-  FUZZ_CHECK(!status.message().empty());
-}
-
 void CheckChain(const ca::IssuedCertificate& issued, pki::VerifyPurpose purpose,
                 const FuzzCa& ca) {
   FUZZ_CHECK(!issued.chain.empty());
