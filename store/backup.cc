@@ -1,6 +1,7 @@
 #include "store/backup.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <cerrno>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -129,7 +131,37 @@ absl::Status ValidateBackup(const std::string& backup_file) {
 
 }  // namespace
 
-absl::Status CopyEnvToFile(MDB_env* env, const std::string& out_file) {
+namespace {
+
+// Replays `redo_log` onto the LMDB file `path` (a fresh copy, not in use).
+absl::Status ReplayOntoCopy(const std::string& path,
+                            const std::vector<RedoRecord>& redo_log) {
+  if (redo_log.empty()) return absl::OkStatus();
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return PosixError(errno, absl::StrCat("cannot stat ", path));
+  }
+  size_t log_bytes = 0;
+  for (const RedoRecord& record : redo_log) log_bytes += record.payload.size();
+  // Room for the copy and for what the log adds, with B-tree overhead.
+  const size_t map_size =
+      static_cast<size_t>(st.st_size) * 2 + log_bytes * 8 + (size_t{64} << 20);
+  ROTOR_ASSIGN_OR_RETURN(
+      LmdbEnvPtr env, OpenLmdbEnv(path, MDB_NOSUBDIR | MDB_NOLOCK, map_size,
+                                  /*max_dbs=*/16, /*max_readers=*/1));
+  ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env.get()));
+  ROTOR_ASSIGN_OR_RETURN(LmdbStore::Tables tables,
+                         LmdbStore::OpenTables(txn, 0));
+  ROTOR_ASSIGN_OR_RETURN(uint64_t replayed,
+                         LmdbStore::ReplayRedoLog(txn, tables, redo_log, path));
+  if (replayed == 0) return absl::OkStatus();
+  return txn.Commit();
+}
+
+}  // namespace
+
+absl::Status CopyEnvToFile(MDB_env* env, const std::string& out_file,
+                           const std::vector<RedoRecord>& redo_log) {
   if (PathExists(out_file)) {
     return absl::AlreadyExistsError(
         absl::StrCat(out_file, " already exists; refusing to overwrite it"));
@@ -151,6 +183,13 @@ absl::Status CopyEnvToFile(MDB_env* env, const std::string& out_file) {
       return PosixError(errno, absl::StrCat("cannot truncate ", temp.name()));
     }
   }
+  absl::Status replayed = ReplayOntoCopy(temp.name(), redo_log);
+  if (!replayed.ok()) {
+    return absl::Status(replayed.code(),
+                        absl::StrCat("cannot add the redo log to the copy of "
+                                     "the store: ",
+                                     replayed.message()));
+  }
   return temp.Publish(out_file, /*replace=*/false);
 }
 
@@ -160,13 +199,17 @@ absl::Status BackupStore(const std::string& store_dir,
     return absl::NotFoundError(absl::StrCat(
         "no store in ", store_dir, " (", kDataFile, " does not exist)"));
   }
+  // The log before the copy: see backup.h for why this order.
+  ROTOR_ASSIGN_OR_RETURN(
+      std::vector<RedoRecord> redo_log,
+      ReadRedoLog(JoinPath(store_dir, LmdbStore::kRedoLogName)));
   // Read-only, sharing the lock file with a running CA; map size 0 adopts
   // the store's own.
   ROTOR_ASSIGN_OR_RETURN(LmdbEnvPtr env,
                          OpenLmdbEnv(store_dir, MDB_RDONLY | MDB_NOTLS,
                                      /*map_size=*/0, /*max_dbs=*/16,
                                      /*max_readers=*/1024));
-  return CopyEnvToFile(env.get(), out_file);
+  return CopyEnvToFile(env.get(), out_file, redo_log);
 }
 
 absl::Status RestoreStore(const std::string& backup_file,
@@ -182,6 +225,13 @@ absl::Status RestoreStore(const std::string& backup_file,
   ROTOR_RETURN_IF_ERROR(MakeDirectories(store_dir, 0700));
   {
     ROTOR_ASSIGN_OR_RETURN(TempFile temp, TempFile::Create(data_file));
+    // The redo log of the store being replaced belongs to it: replayed onto
+    // the backup it would corrupt it. Gone (durably) before the new data.
+    const std::string redo_log = JoinPath(store_dir, LmdbStore::kRedoLogName);
+    if (::unlink(redo_log.c_str()) != 0 && errno != ENOENT) {
+      return PosixError(errno, absl::StrCat("cannot remove ", redo_log));
+    }
+    ROTOR_RETURN_IF_ERROR(SyncDirectory(store_dir));
     ROTOR_RETURN_IF_ERROR(
         CopyFileContents(backup_file, temp.fd(), temp.name()));
     absl::Status status = temp.Publish(data_file, options.overwrite);

@@ -4,8 +4,13 @@
 //
 // A backup is one file: a compacted copy of the LMDB environment
 // (mdb_env_copy2 with MDB_CP_COMPACT) taken inside one read transaction, so
-// it is a consistent snapshot even while the CA keeps writing, and it holds
-// every write acknowledged before the backup started.
+// it is a consistent snapshot even while the CA keeps writing. Writes the CA
+// acknowledged but has not yet checkpointed into LMDB are in its redo log:
+// the log is read before the copy starts and the batches beyond the copy's
+// last checkpoint are replayed onto the copy, so the backup holds every
+// write acknowledged before it started. (A checkpoint that recycles the log
+// while it is read covers, by then, every batch acknowledged before the
+// read began, and the copy, taken later, holds them.)
 //
 // Thread-safety: the functions are safe to call from any thread, but LMDB
 // allows an environment to be open only once per process: BackupStore() is
@@ -18,8 +23,10 @@
 #include <lmdb.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "store/redo_log.h"
 
 namespace rotor::store {
 
@@ -50,8 +57,11 @@ absl::Status RestoreStore(const std::string& backup_file,
                           const RestoreOptions& options = {});
 
 // Writes a compacted copy of an open environment to `out_file`, as
-// BackupStore does. Used by LmdbStore::Backup and BackupStore.
-absl::Status CopyEnvToFile(MDB_env* env, const std::string& out_file);
+// BackupStore does, then replays onto the copy the batches of `redo_log`
+// (the store's redo log, read before the copy began) that follow the copy's
+// last checkpoint. Used by LmdbStore::Backup and BackupStore.
+absl::Status CopyEnvToFile(MDB_env* env, const std::string& out_file,
+                           const std::vector<RedoRecord>& redo_log = {});
 
 }  // namespace rotor::store
 

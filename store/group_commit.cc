@@ -5,8 +5,13 @@
 
 namespace rotor::store {
 
-GroupCommitter::GroupCommitter(BatchRunner runner, size_t max_batch)
-    : runner_(std::move(runner)), max_batch_(std::max<size_t>(max_batch, 1)) {
+GroupCommitter::GroupCommitter(BatchRunner runner, size_t max_batch,
+                               std::function<void()> idle,
+                               absl::Duration idle_delay)
+    : runner_(std::move(runner)),
+      max_batch_(std::max<size_t>(max_batch, 1)),
+      idle_(std::move(idle)),
+      idle_delay_(idle_delay) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -48,23 +53,44 @@ bool GroupCommitter::HasWorkOrStopping() const {
 
 void GroupCommitter::Run() {
   std::vector<PendingWrite*> batch;
+  // A batch ran and the queue has not yet been seen empty for idle_delay_.
+  bool idle_due = false;
   while (true) {
     batch.clear();
+    bool quiet = false;
+    bool finished = false;
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &GroupCommitter::HasWorkOrStopping));
-      if (queue_.empty()) return;  // stopping, and nothing left to finish
-      size_t n = std::min(queue_.size(), max_batch_);
-      batch.assign(queue_.begin(), queue_.begin() + n);
-      queue_.erase(queue_.begin(), queue_.begin() + n);
-      ++stats_.batches;
-      stats_.writes += n;
-      stats_.largest_batch = std::max(stats_.largest_batch, n);
+      const absl::Condition ready(this, &GroupCommitter::HasWorkOrStopping);
+      if (idle_due) {
+        quiet = !mu_.AwaitWithTimeout(ready, idle_delay_);
+      } else {
+        mu_.Await(ready);
+      }
+      if (!quiet) {
+        if (queue_.empty()) {
+          finished = true;  // stopping, and nothing left to finish
+        } else {
+          size_t n = std::min(queue_.size(), max_batch_);
+          batch.assign(queue_.begin(), queue_.begin() + n);
+          queue_.erase(queue_.begin(), queue_.begin() + n);
+          ++stats_.batches;
+          stats_.writes += n;
+          stats_.largest_batch = std::max(stats_.largest_batch, n);
+        }
+      }
+    }
+    if (quiet || finished) {
+      if (idle_) idle_();
+      if (finished) return;
+      idle_due = false;
+      continue;
     }
     runner_(absl::MakeConstSpan(batch));
     // After Notify() a waiter may return and destroy its PendingWrite: touch
     // nothing of it afterwards.
     for (PendingWrite* write : batch) write->done.Notify();
+    idle_due = idle_ != nullptr;
   }
 }
 

@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "store/lmdb_txn.h"
 
@@ -52,8 +53,12 @@ class GroupCommitter {
   using BatchRunner = std::function<void(absl::Span<PendingWrite* const>)>;
 
   // Starts the writer thread. A batch holds at most `max_batch` writes.
-  // REQUIRES: max_batch >= 1.
-  GroupCommitter(BatchRunner runner, size_t max_batch);
+  // `idle`, when set, runs on the writer thread once the queue has stayed
+  // empty for `idle_delay` after a batch, and once more as the thread ends
+  // (after the last batch). REQUIRES: max_batch >= 1.
+  GroupCommitter(BatchRunner runner, size_t max_batch,
+                 std::function<void()> idle = nullptr,
+                 absl::Duration idle_delay = absl::ZeroDuration());
   // Stop()s.
   ~GroupCommitter();
   GroupCommitter(const GroupCommitter&) = delete;
@@ -84,6 +89,8 @@ class GroupCommitter {
 
   const BatchRunner runner_;
   const size_t max_batch_;
+  const std::function<void()> idle_;
+  const absl::Duration idle_delay_;
 
   mutable absl::Mutex mu_;
   std::vector<PendingWrite*> queue_ ABSL_GUARDED_BY(mu_);

@@ -26,6 +26,32 @@ constexpr size_t kMaxTokenHashBytes = 64;
 constexpr size_t kMaxEntryIdBytes = 256;
 constexpr absl::string_view kCrlNumberKey = "crl_number";
 
+// The tables as the redo log numbers them (LmdbStore::Tables order), and
+// their bits in the masks that say what a pending write changed.
+enum TableNumber : uint8_t {
+  kCertificatesTable = 0,
+  kByNodeTable,
+  kBySpiffeIdTable,
+  kByNotAfterTable,
+  kRevokedTable,
+  kJoinTokensTable,
+  kEntriesTable,
+  kAuditTable,
+  kMetaTable,
+  kTableCount,
+};
+constexpr uint32_t TableBit(TableNumber table) { return uint32_t{1} << table; }
+constexpr uint32_t kCertificateTables =
+    TableBit(kCertificatesTable) | TableBit(kByNodeTable) |
+    TableBit(kBySpiffeIdTable) | TableBit(kByNotAfterTable);
+constexpr uint32_t kAllTables = (uint32_t{1} << kTableCount) - 1;
+
+std::vector<MDB_dbi> TableList(const LmdbStore::Tables& t) {
+  return {t.certificates, t.by_node, t.by_spiffe_id, t.by_not_after,
+          t.revoked,      t.join_tokens, t.entries,   t.audit,
+          t.meta};
+}
+
 // --- Keys ---
 
 std::string Sha256(absl::string_view data) {
@@ -240,11 +266,21 @@ absl::StatusOr<std::unique_ptr<LmdbStore>> LmdbStore::Open(
   ROTOR_RETURN_IF_ERROR(store->Initialize());
   if (options.group_commit) {
     LmdbStore* self = store.get();
+    std::function<void()> idle;
+    if (options.redo_log) {
+      absl::MutexLock lock(&store->write_mu_);
+      ROTOR_RETURN_IF_ERROR(store->RecoverFromRedoLog());
+      // When writes pause, and before the writer thread ends: checkpoint.
+      idle = [self] {
+        absl::MutexLock writer(&self->write_mu_);
+        self->last_checkpoint_ = self->CheckpointOrRebuild();
+      };
+    }
     store->committer_ = std::make_unique<GroupCommitter>(
         [self](absl::Span<PendingWrite* const> writes) {
           self->RunBatch(writes);
         },
-        options.max_batch_size);
+        options.max_batch_size, std::move(idle), options.checkpoint_idle);
   }
   return store;
 }
@@ -277,8 +313,16 @@ absl::Status MigrateV0ToV1(LmdbTxn&, const LmdbStore::Tables&) {
   return absl::OkStatus();
 }
 
+// Version 2 adds the redo log (DIR/redo.log and meta "redo_seq"). Nothing
+// to convert: the bump makes an older rotor-ca, which would not replay the
+// log, refuse the store instead of losing writes the log holds.
+absl::Status MigrateV1ToV2(LmdbTxn&, const LmdbStore::Tables&) {
+  return absl::OkStatus();
+}
+
 constexpr Migration kMigrations[] = {
     {0, &MigrateV0ToV1},
+    {1, &MigrateV1ToV2},
 };
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "every schema version needs a migration from the one before");
@@ -318,6 +362,23 @@ absl::Status LmdbStore::CheckSchemaVersion(uint32_t version,
   return absl::OkStatus();
 }
 
+absl::StatusOr<LmdbStore::Tables> LmdbStore::OpenTables(LmdbTxn& txn,
+                                                       unsigned flags) {
+  Tables t;
+  ROTOR_ASSIGN_OR_RETURN(t.certificates, txn.OpenDb("certificates", flags));
+  ROTOR_ASSIGN_OR_RETURN(t.by_node, txn.OpenDb("certificates_by_node", flags));
+  ROTOR_ASSIGN_OR_RETURN(t.by_spiffe_id,
+                         txn.OpenDb("certificates_by_spiffe_id", flags));
+  ROTOR_ASSIGN_OR_RETURN(t.by_not_after,
+                         txn.OpenDb("certificates_by_not_after", flags));
+  ROTOR_ASSIGN_OR_RETURN(t.revoked, txn.OpenDb("revoked", flags));
+  ROTOR_ASSIGN_OR_RETURN(t.join_tokens, txn.OpenDb("join_tokens", flags));
+  ROTOR_ASSIGN_OR_RETURN(t.entries, txn.OpenDb("entries", flags));
+  ROTOR_ASSIGN_OR_RETURN(t.audit, txn.OpenDb("audit", flags));
+  ROTOR_ASSIGN_OR_RETURN(t.meta, txn.OpenDb(kMetaTable, flags));
+  return t;
+}
+
 absl::Status LmdbStore::InitializeOnce() {
   ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env_.get()));
   // Read the version before creating anything, so a newer store is left
@@ -329,21 +390,8 @@ absl::Status LmdbStore::InitializeOnce() {
         CheckSchemaVersion(*version, absl::StrCat("store at ", dir_)));
   }
 
-  const unsigned create = MDB_CREATE;
-  ROTOR_ASSIGN_OR_RETURN(tables_.certificates,
-                         txn.OpenDb("certificates", create));
-  ROTOR_ASSIGN_OR_RETURN(tables_.by_node,
-                         txn.OpenDb("certificates_by_node", create));
-  ROTOR_ASSIGN_OR_RETURN(tables_.by_spiffe_id,
-                         txn.OpenDb("certificates_by_spiffe_id", create));
-  ROTOR_ASSIGN_OR_RETURN(tables_.by_not_after,
-                         txn.OpenDb("certificates_by_not_after", create));
-  ROTOR_ASSIGN_OR_RETURN(tables_.revoked, txn.OpenDb("revoked", create));
-  ROTOR_ASSIGN_OR_RETURN(tables_.join_tokens,
-                         txn.OpenDb("join_tokens", create));
-  ROTOR_ASSIGN_OR_RETURN(tables_.entries, txn.OpenDb("entries", create));
-  ROTOR_ASSIGN_OR_RETURN(tables_.audit, txn.OpenDb("audit", create));
-  ROTOR_ASSIGN_OR_RETURN(tables_.meta, txn.OpenDb(kMetaTable, create));
+  ROTOR_ASSIGN_OR_RETURN(tables_, OpenTables(txn, MDB_CREATE));
+  table_list_ = TableList(tables_);
 
   // A store without a version is new: it starts at the current layout.
   opened_schema_version_ = version.value_or(kSchemaVersion);
@@ -374,6 +422,25 @@ absl::StatusOr<T> LmdbStore::Read(
   return read(txn);
 }
 
+template <typename T>
+absl::StatusOr<T> LmdbStore::ReadFresh(
+    uint32_t tables, absl::string_view serial,
+    absl::FunctionRef<absl::StatusOr<T>(LmdbTxn&)> read) {
+  if (redo_log_ == nullptr || !IsDirty(tables, serial)) return Read<T>(read);
+  {
+    absl::MutexLock lock(&stats_mu_);
+    ++redo_stats_.fresh_reads;
+  }
+  // A "write" that only reads: it runs inside the open transaction, changes
+  // nothing, and is not logged.
+  absl::StatusOr<T> result = absl::InternalError("the read did not run");
+  ROTOR_RETURN_IF_ERROR(committer_->Submit([&](LmdbTxn& txn) -> absl::Status {
+    result = read(txn);
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
 absl::Status LmdbStore::Write(
     absl::FunctionRef<absl::Status(LmdbTxn&)> apply) {
   if (committer_ != nullptr) return committer_->Submit(apply);
@@ -390,15 +457,29 @@ void LmdbStore::RunBatch(absl::Span<PendingWrite* const> writes) {
   for (PendingWrite* write : writes) write->status = absl::OkStatus();
   absl::Status status;
   while (true) {
-    absl::StatusOr<bool> done = TryBatch(writes, settled);
-    if (done.ok() && *done) return;
+    absl::StatusOr<bool> done = redo_log_ != nullptr
+                                    ? TryLoggedBatch(writes, settled)
+                                    : TryBatch(writes, settled);
+    if (done.ok() && *done) {
+      if (redo_log_ != nullptr &&
+          (checkpoint_requested_ ||
+           open_writes_ >= options_.checkpoint_writes ||
+           redo_log_->bytes() >= options_.checkpoint_log_bytes)) {
+        // The batch is durable in the log whatever this gives; a Flush()
+        // caller reads last_checkpoint_.
+        checkpoint_requested_ = false;
+        last_checkpoint_ = CheckpointOrRebuild();
+      }
+      return;
+    }
     if (done.ok()) continue;  // a write failed after writing: run without it
     status = done.status();
     if (!IsMapFull(status)) {
       status = NotWritable(status);
       break;
     }
-    status = GrowMap();  // ResourceExhausted naming the limit at the top
+    // ResourceExhausted naming the limit at the top.
+    status = redo_log_ != nullptr ? GrowMapForBatch() : GrowMap();
     if (!status.ok()) break;
   }
   // The transaction failed as a whole: nothing of it was stored. A write
@@ -429,6 +510,241 @@ absl::StatusOr<bool> LmdbStore::TryBatch(
   if (txn.write_count() == 0) return true;
   ROTOR_RETURN_IF_ERROR(txn.Commit());
   return true;
+}
+
+// --- The redo log ---
+
+absl::StatusOr<uint64_t> LmdbStore::ReplayRedoLog(
+    LmdbTxn& txn, const Tables& tables, const std::vector<RedoRecord>& log,
+    absl::string_view where) {
+  ROTOR_ASSIGN_OR_RETURN(std::optional<absl::string_view> value,
+                         txn.Get(tables.meta, kRedoSeqKey));
+  uint64_t last = 0;
+  if (value.has_value()) {
+    ROTOR_ASSIGN_OR_RETURN(last, DecodeCounter(*value, "redo log sequence"));
+  }
+  const std::vector<MDB_dbi> list = TableList(tables);
+  uint64_t replayed = 0;
+  for (const RedoRecord& record : log) {
+    if (record.seq <= last) continue;
+    if (record.seq != last + 1) {
+      return absl::DataLossError(absl::StrCat(
+          "the redo log of ", where, " holds batch ", record.seq,
+          " but the store ends at batch ", last, ": batches ", last + 1,
+          " to ", record.seq - 1, " are missing"));
+    }
+    ROTOR_RETURN_IF_ERROR(RedoBatch::ForEach(
+        record.payload, where,
+        [&](RedoBatch::Op op, uint8_t table, absl::string_view key,
+            absl::string_view data) -> absl::Status {
+          if (table >= list.size()) {
+            return absl::DataLossError(absl::StrCat(
+                "the redo log of ", where, " names table ", table,
+                ", which this rotor-ca does not have"));
+          }
+          if (op == RedoBatch::Op::kPut) return txn.Put(list[table], key, data);
+          return txn.Delete(list[table], key).status();
+        }));
+    last = record.seq;
+    ++replayed;
+  }
+  if (replayed > 0) {
+    ROTOR_RETURN_IF_ERROR(txn.Put(tables.meta, kRedoSeqKey, EncodeCounter(last)));
+  }
+  return replayed;
+}
+
+absl::Status LmdbStore::RecoverFromRedoLog() {
+  const std::string path = JoinPath(dir_, kRedoLogName);
+  ROTOR_ASSIGN_OR_RETURN(std::vector<RedoRecord> log, ReadRedoLog(path));
+  uint64_t replayed = 0;
+  uint64_t last = 0;
+  while (true) {
+    absl::Status status = [&]() -> absl::Status {
+      ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env_.get()));
+      ROTOR_ASSIGN_OR_RETURN(replayed,
+                             ReplayRedoLog(txn, tables_, log, dir_));
+      ROTOR_ASSIGN_OR_RETURN(std::optional<absl::string_view> value,
+                             txn.Get(tables_.meta, kRedoSeqKey));
+      if (value.has_value()) {
+        ROTOR_ASSIGN_OR_RETURN(last,
+                               DecodeCounter(*value, "redo log sequence"));
+      }
+      if (replayed == 0) return absl::OkStatus();  // nothing to commit
+      return txn.Commit();
+    }();
+    if (status.ok()) break;
+    if (!IsMapFull(status)) {
+      return absl::Status(status.code(),
+                          absl::StrCat("cannot replay the redo log of ", dir_,
+                                       ": ", status.message()));
+    }
+    ROTOR_RETURN_IF_ERROR(GrowMap());
+  }
+  {
+    absl::MutexLock lock(&stats_mu_);
+    redo_stats_.replayed_batches = replayed;
+  }
+  // Everything the log held is in LMDB now: it starts again.
+  ROTOR_ASSIGN_OR_RETURN(redo_log_, RedoLog::Open(path, last + 1));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> LmdbStore::TryLoggedBatch(
+    absl::Span<PendingWrite* const> writes, std::vector<bool>& settled) {
+  if (!open_txn_.has_value()) {
+    ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env_.get()));
+    open_txn_.emplace(std::move(txn));
+    open_writes_ = 0;
+  }
+  ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginNested(*open_txn_));
+  redo_.Clear();
+  txn.RecordInto(&redo_, table_list_);
+  size_t applied = 0;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (settled[i]) continue;
+    const uint64_t writes_before = txn.write_count();
+    absl::Status status = writes[i]->apply(txn);
+    if (status.ok()) {
+      if (txn.write_count() != writes_before) ++applied;
+      continue;
+    }
+    if (IsMapFull(status)) return status;
+    writes[i]->status = status;
+    settled[i] = true;
+    // As in TryBatch: a write that changed something before failing sends
+    // the batch round again without it (the nested transaction is dropped;
+    // the open one is as it was).
+    if (txn.write_count() != writes_before || txn.failed()) return false;
+  }
+  // Only reads, or every write refused: nothing to log or keep.
+  if (txn.write_count() == 0) return true;
+  // Durable first: if the log cannot be written the nested transaction is
+  // dropped and the batch fails as a whole, changing nothing.
+  ROTOR_RETURN_IF_ERROR(redo_log_->Append(redo_.bytes()).status());
+  absl::Status merged = txn.Commit();
+  if (!merged.ok()) {
+    // The batch is logged, so it is durable: rebuild the open transaction
+    // from the log rather than fail writes that will be replayed anyway.
+    open_txn_.reset();
+    ROTOR_RETURN_IF_ERROR(RebuildFromRedoLog());
+  }
+  MarkDirty(redo_.bytes());
+  open_writes_ += applied;
+  {
+    absl::MutexLock lock(&stats_mu_);
+    ++redo_stats_.logged_batches;
+  }
+  return true;
+}
+
+absl::Status LmdbStore::Checkpoint() {
+  if (!open_txn_.has_value()) return absl::OkStatus();
+  LmdbTxn txn = *std::move(open_txn_);
+  open_txn_.reset();
+  absl::Status status =
+      txn.Put(tables_.meta, kRedoSeqKey, EncodeCounter(redo_log_->last_seq()));
+  if (status.ok()) status = txn.Commit();
+  if (!status.ok()) return status;
+  // Every logged batch is in LMDB: the log starts again, and reads need
+  // not go through the writer.
+  redo_log_->Restart();
+  open_writes_ = 0;
+  ClearDirty();
+  absl::MutexLock lock(&stats_mu_);
+  ++redo_stats_.checkpoints;
+  return absl::OkStatus();
+}
+
+absl::Status LmdbStore::CheckpointOrRebuild() {
+  absl::Status status = Checkpoint();
+  if (status.ok()) return status;
+  // The batches are still in the log; keep serving them from a rebuilt
+  // transaction (a later checkpoint retries).
+  absl::Status rebuilt = RebuildFromRedoLog();
+  if (!rebuilt.ok()) return rebuilt;
+  return NotWritable(status);
+}
+
+absl::Status LmdbStore::RebuildFromRedoLog() {
+  open_txn_.reset();
+  ROTOR_ASSIGN_OR_RETURN(std::vector<RedoRecord> log,
+                         ReadRedoLog(redo_log_->path()));
+  ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env_.get()));
+  ROTOR_ASSIGN_OR_RETURN(uint64_t replayed,
+                         ReplayRedoLog(txn, tables_, log, dir_));
+  (void)replayed;
+  ROTOR_ASSIGN_OR_RETURN(std::optional<absl::string_view> value,
+                         txn.Get(tables_.meta, kRedoSeqKey));
+  uint64_t last = 0;
+  if (value.has_value()) {
+    ROTOR_ASSIGN_OR_RETURN(last, DecodeCounter(*value, "redo log sequence"));
+  }
+  if (last != redo_log_->last_seq()) {
+    return absl::DataLossError(absl::StrCat(
+        "the redo log of ", dir_, " ends at batch ", last,
+        " but batch ", redo_log_->last_seq(),
+        " was logged; restart rotor-ca to recover"));
+  }
+  for (const RedoRecord& record : log) MarkDirty(record.payload);
+  open_txn_.emplace(std::move(txn));
+  return absl::OkStatus();
+}
+
+absl::Status LmdbStore::GrowMapForBatch() {
+  // The map cannot be resized under a transaction: commit the open one.
+  absl::Status committed = Checkpoint();
+  absl::Status grown = GrowMap();
+  if (!committed.ok()) {
+    // Its batches are in the log; bring them back (into the bigger map if
+    // it grew).
+    ROTOR_RETURN_IF_ERROR(RebuildFromRedoLog());
+  }
+  if (!grown.ok()) return grown;
+  if (!committed.ok() && !IsMapFull(committed)) return NotWritable(committed);
+  return absl::OkStatus();
+}
+
+void LmdbStore::MarkDirty(absl::string_view redo_payload) {
+  absl::MutexLock lock(&dirty_mu_);
+  absl::Status status = RedoBatch::ForEach(
+      redo_payload, dir_,
+      [&](RedoBatch::Op, uint8_t table, absl::string_view key,
+          absl::string_view) -> absl::Status {
+        dirty_tables_ |= uint32_t{1} << table;
+        if (table == kCertificatesTable) dirty_serials_.emplace(key);
+        return absl::OkStatus();
+      });
+  // The payload was made by this process: it always parses. Should it not,
+  // every read goes through the writer.
+  if (!status.ok()) dirty_tables_ = kAllTables;
+}
+
+void LmdbStore::ClearDirty() {
+  absl::MutexLock lock(&dirty_mu_);
+  dirty_tables_ = 0;
+  dirty_serials_.clear();
+}
+
+bool LmdbStore::IsDirty(uint32_t tables, absl::string_view serial) const {
+  absl::MutexLock lock(&dirty_mu_);
+  if ((dirty_tables_ & tables) != 0) return true;
+  return !serial.empty() && dirty_serials_.contains(serial);
+}
+
+absl::Status LmdbStore::Flush() {
+  if (redo_log_ == nullptr) return absl::OkStatus();
+  ROTOR_RETURN_IF_ERROR(committer_->Submit([&](LmdbTxn&) -> absl::Status {
+    checkpoint_requested_ = true;  // the writer thread holds write_mu_
+    return absl::OkStatus();
+  }));
+  absl::MutexLock lock(&write_mu_);
+  return last_checkpoint_;
+}
+
+LmdbStore::RedoStats LmdbStore::redo_stats() const {
+  absl::MutexLock lock(&stats_mu_);
+  return redo_stats_;
 }
 
 absl::Status LmdbStore::GrowMap() {
@@ -509,7 +825,8 @@ absl::Status LmdbStore::PutCertificate(const CertificateRecord& record) {
 absl::StatusOr<std::optional<CertificateRecord>> LmdbStore::GetCertificate(
     absl::string_view serial) {
   ROTOR_RETURN_IF_ERROR(ValidateSerial(serial));
-  return Read<std::optional<CertificateRecord>>(
+  return ReadFresh<std::optional<CertificateRecord>>(
+      0, serial,
       [&](LmdbTxn& txn) -> absl::StatusOr<std::optional<CertificateRecord>> {
         ROTOR_ASSIGN_OR_RETURN(std::optional<absl::string_view> value,
                                txn.Get(tables_.certificates, serial));
@@ -528,7 +845,8 @@ absl::StatusOr<CertificatePage> LmdbStore::ListCertificates(
     ROTOR_ASSIGN_OR_RETURN(start, DecodeCursor(plan, cursor));
     skip_start = true;
   }
-  return Read<CertificatePage>(
+  return ReadFresh<CertificatePage>(
+      kCertificateTables, "",
       [&](LmdbTxn& txn) -> absl::StatusOr<CertificatePage> {
         CertificatePage page;
         ROTOR_ASSIGN_OR_RETURN(LmdbCursor it, LmdbCursor::Open(txn, plan.dbi));
@@ -620,7 +938,9 @@ absl::StatusOr<CertificateRecord> LmdbStore::RevokeCertificate(
 absl::StatusOr<std::vector<pki::RevokedCertificate>> LmdbStore::ListRevoked(
     absl::Time not_after_after) {
   using Result = std::vector<pki::RevokedCertificate>;
-  return Read<Result>([&](LmdbTxn& txn) -> absl::StatusOr<Result> {
+  return ReadFresh<Result>(
+      TableBit(kRevokedTable), "",
+      [&](LmdbTxn& txn) -> absl::StatusOr<Result> {
     Result result;
     ROTOR_ASSIGN_OR_RETURN(LmdbCursor it,
                            LmdbCursor::Open(txn, tables_.revoked));
@@ -816,7 +1136,9 @@ absl::StatusOr<std::vector<RegistrationEntry>> LmdbStore::MatchEntries(
   const bool all = node_name.empty();
   const std::string node(node_name);
   using Result = std::vector<RegistrationEntry>;
-  return Read<Result>([&](LmdbTxn& txn) -> absl::StatusOr<Result> {
+  return ReadFresh<Result>(
+      TableBit(kEntriesTable), "",
+      [&](LmdbTxn& txn) -> absl::StatusOr<Result> {
     Result result;
     ROTOR_ASSIGN_OR_RETURN(LmdbCursor it,
                            LmdbCursor::Open(txn, tables_.entries));
@@ -852,7 +1174,9 @@ absl::StatusOr<AuditPage> LmdbStore::ListAudit(uint64_t after_sequence,
                                                int limit) {
   ROTOR_ASSIGN_OR_RETURN(const int page_limit, PageLimit(limit));
   if (after_sequence == UINT64_MAX) return AuditPage{};
-  return Read<AuditPage>([&](LmdbTxn& txn) -> absl::StatusOr<AuditPage> {
+  return ReadFresh<AuditPage>(
+      TableBit(kAuditTable), "",
+      [&](LmdbTxn& txn) -> absl::StatusOr<AuditPage> {
     AuditPage page;
     ROTOR_ASSIGN_OR_RETURN(LmdbCursor it, LmdbCursor::Open(txn, tables_.audit));
     ROTOR_ASSIGN_OR_RETURN(bool found,
@@ -873,7 +1197,8 @@ absl::StatusOr<AuditPage> LmdbStore::ListAudit(uint64_t after_sequence,
 // --- Metadata ---
 
 absl::StatusOr<StoreStats> LmdbStore::GetStats() {
-  return Read<StoreStats>([&](LmdbTxn& txn) -> absl::StatusOr<StoreStats> {
+  return ReadFresh<StoreStats>(
+      kAllTables, "", [&](LmdbTxn& txn) -> absl::StatusOr<StoreStats> {
     StoreStats stats;
     ROTOR_ASSIGN_OR_RETURN(stats.certificates,
                            txn.Count(tables_.certificates));
@@ -887,7 +1212,8 @@ absl::StatusOr<StoreStats> LmdbStore::GetStats() {
 }
 
 absl::StatusOr<LmdbStore::IndexCounts> LmdbStore::GetIndexCounts() {
-  return Read<IndexCounts>([&](LmdbTxn& txn) -> absl::StatusOr<IndexCounts> {
+  return ReadFresh<IndexCounts>(
+      kAllTables, "", [&](LmdbTxn& txn) -> absl::StatusOr<IndexCounts> {
     IndexCounts counts;
     ROTOR_ASSIGN_OR_RETURN(counts.certificates,
                            txn.Count(tables_.certificates));
@@ -902,6 +1228,8 @@ absl::StatusOr<LmdbStore::IndexCounts> LmdbStore::GetIndexCounts() {
 }
 
 absl::Status LmdbStore::Backup(const std::string& out_file) {
+  // Every acknowledged write into LMDB first: the copy is of LMDB alone.
+  ROTOR_RETURN_IF_ERROR(Flush());
   // Shared with readers: the copy reads the map, which must not move.
   absl::ReaderMutexLock lock(&map_mu_);
   return CopyEnvToFile(env_.get(), out_file);

@@ -17,8 +17,21 @@
 // return a wrong record.
 //
 // Writes are durable before they return. With group commit (the default)
-// they go through one writer thread that commits everything pending in one
-// transaction. Every write checks before it changes anything, so one that
+// they go through one writer thread that applies everything pending as one
+// batch. With the redo log (the default with group commit) a batch is
+// applied in a transaction nested in a long-lived write transaction, its
+// changes are appended to DIR/redo.log and fsynced (store/redo_log.h), and
+// only then are its writers answered; the long transaction is committed (a
+// checkpoint, which records the last batch it holds) every few thousand
+// writes, when writes pause, before a backup and on close. Opening a store
+// replays the batches the log holds beyond the last checkpoint, so a crash
+// loses nothing that was acknowledged. Without the redo log every batch is
+// its own durable LMDB commit.
+//
+// Reads that could see a change not yet checkpointed (a certificate whose
+// serial a pending batch wrote, or any table it changed) run on the writer
+// thread inside the open transaction; every other read uses its own
+// read-only transaction, so a read always sees every acknowledged write. Every write checks before it changes anything, so one that
 // is refused (a duplicate serial, a used token) fails alone and the others
 // commit; should a write fail after changing something, the transaction is
 // dropped and the batch runs again without it. (A nested transaction per
@@ -47,12 +60,15 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "store/group_commit.h"
 #include "store/lmdb_txn.h"
+#include "store/redo_log.h"
 #include "store/store.h"
 
 namespace rotor::store {
@@ -60,7 +76,7 @@ namespace rotor::store {
 // The layout version this binary reads and writes (the meta table's
 // "schema_version"). Opening a store with a newer one fails; an older one is
 // migrated when opened.
-inline constexpr uint32_t kSchemaVersion = 1;
+inline constexpr uint32_t kSchemaVersion = 2;
 
 struct LmdbStoreOptions {
   // Size of the memory map when a store is first opened; it grows by
@@ -73,6 +89,16 @@ struct LmdbStoreOptions {
   bool group_commit = true;
   // Most writes in one group commit.
   size_t max_batch_size = 1024;
+  // With group commit: log batches to DIR/redo.log and commit LMDB only at
+  // checkpoints (above). Off: one durable LMDB commit per batch.
+  bool redo_log = true;
+  // A checkpoint is made once this many batches' writes, or this many bytes
+  // of log, have accumulated since the last one, and after writes have
+  // paused for checkpoint_idle. The open transaction keeps the pages it
+  // changed in memory until then.
+  size_t checkpoint_writes = 4096;
+  size_t checkpoint_log_bytes = size_t{16} << 20;
+  absl::Duration checkpoint_idle = absl::Milliseconds(20);
   // Read transactions that may be open at once, across all threads.
   unsigned max_readers = 1024;
 };
@@ -128,6 +154,10 @@ class LmdbStore final : public CertificateStore {
   // it runs the map cannot grow: a write that needs a bigger map waits.
   absl::Status Backup(const std::string& out_file);
 
+  // Commits every acknowledged write to LMDB (a checkpoint). Writes are
+  // durable without it; backups and tests of the layout use it.
+  absl::Status Flush();
+
   // Entry counts of every secondary index, for consistency checks: each of
   // by_node, by_spiffe_id and by_not_after must equal the certificate count.
   struct IndexCounts {
@@ -146,6 +176,15 @@ class LmdbStore final : public CertificateStore {
   // Group-commit counters (all zero without group commit).
   GroupCommitter::Stats commit_stats() const;
 
+  // Counters of the redo log (all zero without it).
+  struct RedoStats {
+    uint64_t checkpoints = 0;
+    uint64_t logged_batches = 0;
+    uint64_t replayed_batches = 0;  // when the store was opened
+    uint64_t fresh_reads = 0;       // reads run inside the open transaction
+  };
+  RedoStats redo_stats() const;
+
   // The named databases; public so backup.cc and tests can read the layout.
   struct Tables {
     MDB_dbi certificates = 0;
@@ -160,6 +199,23 @@ class LmdbStore final : public CertificateStore {
   };
   static constexpr const char* kMetaTable = "meta";
   static constexpr const char* kSchemaVersionKey = "schema_version";
+  // The sequence number of the last redo log batch LMDB holds.
+  static constexpr const char* kRedoSeqKey = "redo_seq";
+  // The redo log's file name in the store's folder.
+  static constexpr const char* kRedoLogName = "redo.log";
+
+  // Opens every table in `txn`; with MDB_CREATE in `flags`, creates the
+  // missing ones.
+  static absl::StatusOr<Tables> OpenTables(LmdbTxn& txn, unsigned flags);
+
+  // Replays onto `txn` (a write transaction of a store's environment whose
+  // tables are `tables`) the records of `log` that follow the batch the
+  // environment last recorded, and records the new last batch. Returns the
+  // number of batches replayed. DataLoss if the log is missing batches
+  // that follow the store's last one while holding later ones.
+  static absl::StatusOr<uint64_t> ReplayRedoLog(
+      LmdbTxn& txn, const Tables& tables,
+      const std::vector<RedoRecord>& log, absl::string_view where);
 
   // The schema version recorded in the environment `txn` reads, or
   // std::nullopt if it has none (a new store). Opens no table for writing.
@@ -197,6 +253,38 @@ class LmdbStore final : public CertificateStore {
   template <typename T>
   absl::StatusOr<T> Read(absl::FunctionRef<absl::StatusOr<T>(LmdbTxn&)> read)
       ABSL_LOCKS_EXCLUDED(map_mu_);
+  // Runs `read` so that it sees every acknowledged write: on the writer
+  // thread inside the open transaction if a write not yet checkpointed
+  // touched one of `tables` (a mask of TableBit()s) or the certificate
+  // `serial`, otherwise as Read() does.
+  template <typename T>
+  absl::StatusOr<T> ReadFresh(uint32_t tables, absl::string_view serial,
+                              absl::FunctionRef<absl::StatusOr<T>(LmdbTxn&)> read);
+
+  // --- The redo log (writer thread, under write_mu_) ---
+
+  // Replays what the log holds beyond the last checkpoint and commits it;
+  // then opens the log for appending. Runs once, from Open().
+  absl::Status RecoverFromRedoLog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // One attempt at a batch, as TryBatch, inside the open transaction and
+  // logged before it returns true.
+  absl::StatusOr<bool> TryLoggedBatch(absl::Span<PendingWrite* const> writes,
+                                      std::vector<bool>& settled)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Commits the open transaction, if any. On failure it is gone: its
+  // batches are only in the log, and RebuildFromRedoLog() must follow.
+  absl::Status Checkpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Checkpoint(), rebuilding the open transaction from the log if it fails.
+  absl::Status CheckpointOrRebuild() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // A new open transaction holding every logged batch not yet checkpointed.
+  absl::Status RebuildFromRedoLog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // GrowMap() for a batch that found the map full: checkpoints first (the
+  // map cannot be resized under the open transaction).
+  absl::Status GrowMapForBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Notes the tables and certificates a logged batch changed.
+  void MarkDirty(absl::string_view redo_payload);
+  void ClearDirty();
+  bool IsDirty(uint32_t tables, absl::string_view serial) const;
 
   // Appends an audit record within `txn`; returns its sequence.
   absl::StatusOr<uint64_t> AppendAuditInTxn(LmdbTxn& txn, AuditRecord record);
@@ -213,6 +301,25 @@ class LmdbStore final : public CertificateStore {
   // Held shared by every read transaction and exclusively while the map is
   // resized: a resize moves the map under any open reader.
   mutable absl::Mutex map_mu_;
+
+  // The redo log and the long-lived transaction (see the top of the file).
+  std::unique_ptr<RedoLog> redo_log_;
+  std::optional<LmdbTxn> open_txn_ ABSL_GUARDED_BY(write_mu_);
+  uint64_t open_writes_ ABSL_GUARDED_BY(write_mu_) = 0;
+  bool checkpoint_requested_ ABSL_GUARDED_BY(write_mu_) = false;
+  absl::Status last_checkpoint_ ABSL_GUARDED_BY(write_mu_);
+  RedoBatch redo_ ABSL_GUARDED_BY(write_mu_);
+  // Every table, in the order the redo log numbers them.
+  std::vector<MDB_dbi> table_list_;
+
+  // What writes not yet checkpointed changed: a mask of TableBit()s and
+  // the serials of the certificates.
+  mutable absl::Mutex dirty_mu_;
+  uint32_t dirty_tables_ ABSL_GUARDED_BY(dirty_mu_) = 0;
+  absl::flat_hash_set<std::string> dirty_serials_ ABSL_GUARDED_BY(dirty_mu_);
+
+  mutable absl::Mutex stats_mu_;
+  RedoStats redo_stats_ ABSL_GUARDED_BY(stats_mu_);
 
   std::unique_ptr<GroupCommitter> committer_;
 };

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/strings/cord.h"
@@ -89,10 +90,21 @@ absl::StatusOr<LmdbTxn> LmdbTxn::BeginWrite(MDB_env* env) {
   return LmdbTxn(txn);
 }
 
+absl::StatusOr<LmdbTxn> LmdbTxn::BeginNested(LmdbTxn& parent) {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(mdb_txn_env(parent.get()), parent.get(), 0, &txn);
+  if (rc != MDB_SUCCESS) {
+    return LmdbError(rc, "cannot begin a nested transaction");
+  }
+  return LmdbTxn(txn);
+}
+
 LmdbTxn::LmdbTxn(LmdbTxn&& other) noexcept
     : txn_(std::exchange(other.txn_, nullptr)),
       write_count_(other.write_count_),
-      failed_(other.failed_) {}
+      failed_(other.failed_),
+      redo_(std::exchange(other.redo_, nullptr)),
+      redo_tables_(other.redo_tables_) {}
 
 LmdbTxn& LmdbTxn::operator=(LmdbTxn&& other) noexcept {
   if (this != &other) {
@@ -100,8 +112,18 @@ LmdbTxn& LmdbTxn::operator=(LmdbTxn&& other) noexcept {
     txn_ = std::exchange(other.txn_, nullptr);
     write_count_ = other.write_count_;
     failed_ = other.failed_;
+    redo_ = std::exchange(other.redo_, nullptr);
+    redo_tables_ = other.redo_tables_;
   }
   return *this;
+}
+
+uint8_t LmdbTxn::TableNumber(MDB_dbi dbi) const {
+  for (size_t i = 0; i < redo_tables_.size(); ++i) {
+    if (redo_tables_[i] == dbi) return static_cast<uint8_t>(i);
+  }
+  // A table the redo log cannot name would be lost on replay: a bug.
+  std::abort();
 }
 
 absl::Status LmdbTxn::Check(int rc, absl::string_view what) {
@@ -136,6 +158,7 @@ absl::Status LmdbTxn::Put(MDB_dbi dbi, absl::string_view key,
   ROTOR_RETURN_IF_ERROR(Check(mdb_put(txn_, dbi, &k, &v, flags),
                               "cannot write to the store"));
   ++write_count_;
+  if (redo_ != nullptr) redo_->Put(TableNumber(dbi), key, value);
   return absl::OkStatus();
 }
 
@@ -145,6 +168,7 @@ absl::StatusOr<bool> LmdbTxn::Delete(MDB_dbi dbi, absl::string_view key) {
   if (rc == MDB_NOTFOUND) return false;
   ROTOR_RETURN_IF_ERROR(Check(rc, "cannot delete from the store"));
   ++write_count_;
+  if (redo_ != nullptr) redo_->Delete(TableNumber(dbi), key);
   return true;
 }
 

@@ -26,6 +26,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "store/redo_log.h"
 
 namespace rotor::store {
 
@@ -72,6 +74,10 @@ class LmdbTxn {
   static absl::StatusOr<LmdbTxn> BeginRead(MDB_env* env);
   // The (only) write transaction; blocks while another one is open.
   static absl::StatusOr<LmdbTxn> BeginWrite(MDB_env* env);
+  // A transaction nested in the write transaction `parent`: its changes
+  // reach `parent` when it commits and vanish when it aborts, leaving
+  // `parent` as it was. `parent` must not be used until it ends.
+  static absl::StatusOr<LmdbTxn> BeginNested(LmdbTxn& parent);
 
   LmdbTxn(LmdbTxn&& other) noexcept;
   LmdbTxn& operator=(LmdbTxn&& other) noexcept;
@@ -117,14 +123,27 @@ class LmdbTxn {
   // or "key exists"); LMDB then refuses to commit the transaction.
   bool failed() const { return failed_; }
 
+  // From now on, appends every successful Put and Delete to `redo`, naming
+  // the table by its position in `tables` (which must hold every table this
+  // transaction writes, and outlive the recording). nullptr stops.
+  void RecordInto(RedoBatch* redo, absl::Span<const MDB_dbi> tables) {
+    redo_ = redo;
+    redo_tables_ = tables;
+  }
+
  private:
   explicit LmdbTxn(MDB_txn* txn) : txn_(txn) {}
   // Maps `rc` through LmdbError and notes real errors in failed_.
   absl::Status Check(int rc, absl::string_view what);
 
+  // The position of `dbi` in redo_tables_.
+  uint8_t TableNumber(MDB_dbi dbi) const;
+
   MDB_txn* txn_;
   uint64_t write_count_ = 0;
   bool failed_ = false;
+  RedoBatch* redo_ = nullptr;
+  absl::Span<const MDB_dbi> redo_tables_;
 };
 
 // A cursor over one database within a transaction. Each positioning call

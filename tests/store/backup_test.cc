@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -256,8 +257,10 @@ TEST_F(RestoreTest, RefusesABackupFromANewerRelease) {
   ASSERT_OK(BackupStore(dir_.Path("future"), dir_.Path("future.mdb")));
   EXPECT_THAT(RestoreStore(dir_.Path("future.mdb"), dir_.Path("c")),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("store schema version 2 is newer than this "
-                                 "rotor-ca supports (1)")));
+                       HasSubstr(absl::StrCat(
+                           "store schema version ", kSchemaVersion + 1,
+                           " is newer than this rotor-ca supports (",
+                           kSchemaVersion, ")"))));
   EXPECT_FALSE(PathExists(dir_.Path("c")));
 }
 

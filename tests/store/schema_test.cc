@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/lmdb_store.h"
@@ -42,28 +43,32 @@ TEST(SchemaTest, RefusesANewerStoreAndLeavesItUntouched) {
                          LmdbStore::Open(dir.Path("store")));
     ASSERT_OK(store->PutCertificate(MakeRecord("ab")));
   }
-  RawStore(dir.Path("store")).SetSchemaVersion(3);
+  RawStore(dir.Path("store")).SetSchemaVersion(kSchemaVersion + 1);
   EXPECT_THAT(
       LmdbStore::Open(dir.Path("store")),
       StatusIs(absl::StatusCode::kFailedPrecondition,
-               HasSubstr("store schema version 3 is newer than this rotor-ca "
-                         "supports (1); upgrade rotor-ca")));
+               HasSubstr(absl::StrCat("store schema version ",
+                                      kSchemaVersion + 1,
+                                      " is newer than this rotor-ca supports (",
+                                      kSchemaVersion, "); upgrade rotor-ca"))));
   EXPECT_THAT(LmdbStore::Open(dir.Path("store")),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr(dir.Path("store"))));
-  EXPECT_EQ(RawStore(dir.Path("store")).SchemaVersion(), 3);
+  EXPECT_EQ(RawStore(dir.Path("store")).SchemaVersion(), kSchemaVersion + 1);
 }
 
 TEST(SchemaTest, RefusesANewerStoreWithoutCreatingTables) {
   TempDir dir;
   // A store from a future release that has only its meta table.
-  RawStore(dir.Path("")).SetSchemaVersion(2);
+  RawStore(dir.Path("")).SetSchemaVersion(kSchemaVersion + 1);
   EXPECT_THAT(LmdbStore::Open(dir.path()),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("store schema version 2 is newer")));
+                       HasSubstr(absl::StrCat("store schema version ",
+                                              kSchemaVersion + 1,
+                                              " is newer"))));
   RawStore raw(dir.path());
   EXPECT_FALSE(raw.HasTable("certificates"));
-  EXPECT_EQ(raw.SchemaVersion(), 2);
+  EXPECT_EQ(raw.SchemaVersion(), kSchemaVersion + 1);
 }
 
 TEST(SchemaTest, MigratesAnOlderStoreAndKeepsItsRecords) {
