@@ -579,7 +579,7 @@ absl::Status LmdbStore::RecoverFromRedoLog() {
                           absl::StrCat("cannot replay the redo log of ", dir_,
                                        ": ", status.message()));
     }
-    ROTOR_RETURN_IF_ERROR(GrowMap());
+    ROTOR_RETURN_IF_ERROR(GrowMap(/*for_acknowledged=*/true));
   }
   {
     absl::MutexLock lock(&stats_mu_);
@@ -657,52 +657,56 @@ absl::Status LmdbStore::Checkpoint() {
 }
 
 absl::Status LmdbStore::CheckpointOrRebuild() {
-  absl::Status status = Checkpoint();
-  if (status.ok()) return status;
-  // The batches are still in the log; keep serving them from a rebuilt
-  // transaction (a later checkpoint retries).
-  absl::Status rebuilt = RebuildFromRedoLog();
-  if (!rebuilt.ok()) return rebuilt;
-  return NotWritable(status);
+  while (true) {
+    absl::Status status = Checkpoint();
+    if (status.ok()) return status;
+    // The open transaction is gone; its batches are in the log.
+    const bool map_full = IsMapFull(status);
+    absl::Status grown = map_full ? GrowMap(/*for_acknowledged=*/true)
+                                  : absl::OkStatus();
+    ROTOR_RETURN_IF_ERROR(RebuildFromRedoLog());
+    if (!grown.ok()) return grown;
+    if (!map_full) return NotWritable(status);
+  }
 }
 
 absl::Status LmdbStore::RebuildFromRedoLog() {
   open_txn_.reset();
   ROTOR_ASSIGN_OR_RETURN(std::vector<RedoRecord> log,
                          ReadRedoLog(redo_log_->path()));
-  ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env_.get()));
-  ROTOR_ASSIGN_OR_RETURN(uint64_t replayed,
-                         ReplayRedoLog(txn, tables_, log, dir_));
-  (void)replayed;
-  ROTOR_ASSIGN_OR_RETURN(std::optional<absl::string_view> value,
-                         txn.Get(tables_.meta, kRedoSeqKey));
-  uint64_t last = 0;
-  if (value.has_value()) {
-    ROTOR_ASSIGN_OR_RETURN(last, DecodeCounter(*value, "redo log sequence"));
+  while (true) {
+    absl::StatusOr<LmdbTxn> rebuilt = [&]() -> absl::StatusOr<LmdbTxn> {
+      ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env_.get()));
+      ROTOR_RETURN_IF_ERROR(ReplayRedoLog(txn, tables_, log, dir_).status());
+      ROTOR_ASSIGN_OR_RETURN(std::optional<absl::string_view> value,
+                             txn.Get(tables_.meta, kRedoSeqKey));
+      uint64_t last = 0;
+      if (value.has_value()) {
+        ROTOR_ASSIGN_OR_RETURN(last,
+                               DecodeCounter(*value, "redo log sequence"));
+      }
+      if (last != redo_log_->last_seq()) {
+        return absl::DataLossError(absl::StrCat(
+            "the redo log of ", dir_, " ends at batch ", last, " but batch ",
+            redo_log_->last_seq(), " was logged; restart rotor-ca to recover"));
+      }
+      return txn;
+    }();
+    if (rebuilt.ok()) {
+      for (const RedoRecord& record : log) MarkDirty(record.payload);
+      open_txn_.emplace(*std::move(rebuilt));
+      return absl::OkStatus();
+    }
+    if (!IsMapFull(rebuilt.status())) return rebuilt.status();
+    ROTOR_RETURN_IF_ERROR(GrowMap(/*for_acknowledged=*/true));
   }
-  if (last != redo_log_->last_seq()) {
-    return absl::DataLossError(absl::StrCat(
-        "the redo log of ", dir_, " ends at batch ", last,
-        " but batch ", redo_log_->last_seq(),
-        " was logged; restart rotor-ca to recover"));
-  }
-  for (const RedoRecord& record : log) MarkDirty(record.payload);
-  open_txn_.emplace(std::move(txn));
-  return absl::OkStatus();
 }
 
 absl::Status LmdbStore::GrowMapForBatch() {
-  // The map cannot be resized under a transaction: commit the open one.
-  absl::Status committed = Checkpoint();
-  absl::Status grown = GrowMap();
-  if (!committed.ok()) {
-    // Its batches are in the log; bring them back (into the bigger map if
-    // it grew).
-    ROTOR_RETURN_IF_ERROR(RebuildFromRedoLog());
-  }
-  if (!grown.ok()) return grown;
-  if (!committed.ok() && !IsMapFull(committed)) return NotWritable(committed);
-  return absl::OkStatus();
+  // The map cannot be resized under a transaction: commit the open one
+  // (whose writes are acknowledged) first.
+  ROTOR_RETURN_IF_ERROR(CheckpointOrRebuild());
+  return GrowMap();
 }
 
 void LmdbStore::MarkDirty(absl::string_view redo_payload) {
@@ -747,21 +751,26 @@ LmdbStore::RedoStats LmdbStore::redo_stats() const {
   return redo_stats_;
 }
 
-absl::Status LmdbStore::GrowMap() {
+absl::Status LmdbStore::GrowMap(bool for_acknowledged) {
   // Waits for every reader: resizing moves the map under them.
   absl::WriterMutexLock lock(&map_mu_);
   MDB_envinfo info;
   int rc = mdb_env_info(env_.get(), &info);
   if (rc != MDB_SUCCESS) return LmdbError(rc, "cannot read the map size");
-  size_t current = info.me_mapsize;
-  if (current >= options_.max_map_size) {
+  const size_t current = info.me_mapsize;
+  const size_t limit = options_.max_map_size;
+  size_t next = 0;
+  if (current < limit) {
+    next = current > limit / 2 ? limit : current * 2;
+  } else if (for_acknowledged &&
+             current < limit + std::max(limit / 8, size_t{1} << 20)) {
+    next = limit + std::max(limit / 8, size_t{1} << 20);
+  } else {
     return absl::ResourceExhaustedError(absl::StrCat(
         "the store at ", dir_, " is full: it reached its size limit of ",
-        options_.max_map_size >> 20, " MiB (", options_.max_map_size,
+        limit >> 20, " MiB (", limit,
         " bytes; store.max_size_mb in ca.yaml)"));
   }
-  size_t next = current > options_.max_map_size / 2 ? options_.max_map_size
-                                                     : current * 2;
   rc = mdb_env_set_mapsize(env_.get(), next);
   if (rc != MDB_SUCCESS) {
     return LmdbError(rc, absl::StrCat("cannot grow the store map to ", next,

@@ -247,7 +247,11 @@ class LmdbStore final : public CertificateStore {
                                 std::vector<bool>& settled)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Doubles the map up to max_map_size. ResourceExhausted at the limit.
-  absl::Status GrowMap() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // `for_acknowledged`: the room is for writes already acknowledged (in the
+  // redo log), which must reach LMDB: the map may then go past the limit by
+  // a reserve of an eighth of it (at least 1 MiB), once.
+  absl::Status GrowMap(bool for_acknowledged = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   // Runs `read` in a fresh read-only transaction.
   template <typename T>
@@ -274,9 +278,13 @@ class LmdbStore final : public CertificateStore {
   // Commits the open transaction, if any. On failure it is gone: its
   // batches are only in the log, and RebuildFromRedoLog() must follow.
   absl::Status Checkpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  // Checkpoint(), rebuilding the open transaction from the log if it fails.
+  // Checkpoint(); if the map is too small for the commit, grows it (into
+  // the reserve: these writes are acknowledged) and tries again. On any
+  // other failure the open transaction is rebuilt from the log, and a later
+  // checkpoint tries again.
   absl::Status CheckpointOrRebuild() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  // A new open transaction holding every logged batch not yet checkpointed.
+  // A new open transaction holding every logged batch not yet checkpointed
+  // (growing the map into the reserve if they need it).
   absl::Status RebuildFromRedoLog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // GrowMap() for a batch that found the map full: checkpoints first (the
   // map cannot be resized under the open transaction).

@@ -1,9 +1,11 @@
 #include "store/group_commit.h"
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
@@ -131,6 +133,37 @@ TEST(GroupCommitTest, StopFinishesQueuedWrites) {
   stopper.join();
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(committer.stats().writes, 5);
+}
+
+TEST(GroupCommitTest, IdleRunsOnTheWriterThreadAfterTheLastBatchAtStop) {
+  std::vector<std::string> events;  // only the writer thread touches it
+  std::thread::id writer;
+  GroupCommitter committer(
+      [&](absl::Span<PendingWrite* const> w) {
+        writer = std::this_thread::get_id();
+        events.push_back(absl::StrCat("batch ", w.size()));
+      },
+      100,
+      [&] {
+        EXPECT_EQ(std::this_thread::get_id(), writer);
+        events.push_back("idle");
+      },
+      absl::Hours(24));
+  EXPECT_OK(committer.Submit(Noop));
+  committer.Stop();
+  EXPECT_THAT(events, ElementsAre("batch 1", "idle"));
+}
+
+TEST(GroupCommitTest, IdleRunsOnceTheQueueStaysEmpty) {
+  absl::Notification idled;
+  GroupCommitter committer([](absl::Span<PendingWrite* const>) {}, 100,
+                           [&] {
+                             if (!idled.HasBeenNotified()) idled.Notify();
+                           },
+                           absl::ZeroDuration());
+  EXPECT_OK(committer.Submit(Noop));
+  // With no delay the writer goes idle as soon as the batch is done.
+  EXPECT_TRUE(idled.WaitForNotificationWithTimeout(absl::Seconds(30)));
 }
 
 }  // namespace
