@@ -1,12 +1,17 @@
 // The certificate store under load:
 //   Fsync                       one 4 KiB write + fdatasync: the disk's floor
-//   DurablePut/group_commit:G/threads:T
+//   DurablePut/group_commit:G/redo_log:R/threads:T
 //                               PutCertificate from T threads at once, each
-//                               returning only when durable; G=1 through the
-//                               group-commit writer, G=0 one transaction and
-//                               fsync per put. Counters: puts_per_s (all
-//                               threads together), writes_per_commit,
-//                               cpu_us_per_put (CPU of the whole process).
+//                               returning only when durable. G=0: one LMDB
+//                               transaction and fsync per put; G=1, R=0:
+//                               the group-commit writer, one durable LMDB
+//                               commit per batch; G=1, R=1 (the default):
+//                               batches logged to the redo log, LMDB
+//                               committed at checkpoints. Counters:
+//                               puts_per_s (all threads together),
+//                               writes_per_commit (per batch),
+//                               checkpoints, cpu_us_per_put (CPU of the
+//                               whole process).
 //   ListByNode, ListByExpiry, GetBySerial
 //                               over a store filled once with
 //                               ROTOR_BENCH_RECORDS records (default
@@ -149,6 +154,7 @@ void BM_DurablePut(benchmark::State& state) {
     g_put->dir = FreshDir("put");
     LmdbStoreOptions options;
     options.group_commit = state.range(0) != 0;
+    options.redo_log = state.range(1) != 0;
     options.initial_map_size = size_t{1} << 30;
     absl::StatusOr<std::unique_ptr<LmdbStore>> store =
         LmdbStore::Open(g_put->dir, options);
@@ -185,6 +191,8 @@ void BM_DurablePut(benchmark::State& state) {
           stats.batches == 0 ? 1.0
                              : static_cast<double>(stats.writes) /
                                    static_cast<double>(stats.batches);
+      state.counters["checkpoints"] =
+          static_cast<double>(g_put->store->redo_stats().checkpoints);
     }
     g_put->store.reset();
     std::filesystem::remove_all(g_put->dir);
@@ -193,9 +201,10 @@ void BM_DurablePut(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_DurablePut)
-    ->ArgName("group_commit")
-    ->Arg(0)
-    ->Arg(1)
+    ->ArgNames({"group_commit", "redo_log"})
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({1, 1})
     ->Threads(1)
     ->Threads(8)
     ->Threads(64)
