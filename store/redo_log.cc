@@ -193,23 +193,24 @@ absl::StatusOr<uint64_t> RedoLog::Append(absl::string_view payload) {
   for (int i = 0; i < 4; ++i) buffer_[16 + i] = static_cast<char>(crc >> (8 * i));
   buffer_.append(payload.data(), payload.size());
 
+  // A record that failed must not be read back later (its writers were
+  // told it failed): clear its magic, as far as the disk lets us.
+  auto fail = [&](absl::string_view what, int err) {
+    static constexpr char kZero[4] = {0, 0, 0, 0};
+    (void)!::pwrite(fd_, kZero, sizeof(kZero), static_cast<off_t>(offset_));
+    return absl::UnavailableError(
+        absl::StrCat("cannot ", what, " the store's redo log ", path_, ": ",
+                     err != 0 ? std::strerror(err) : "no progress"));
+  };
   size_t done = 0;
   while (done < buffer_.size()) {
     ssize_t n = ::pwrite(fd_, buffer_.data() + done, buffer_.size() - done,
                          static_cast<off_t>(offset_ + done));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot write the store's redo log ", path_, ": ",
-          n < 0 ? std::strerror(errno) : "no progress"));
-    }
+    if (n <= 0) return fail("write", n < 0 ? errno : 0);
     done += static_cast<size_t>(n);
   }
-  if (::fdatasync(fd_) != 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot sync the store's redo log ", path_, ": ",
-        std::strerror(errno)));
-  }
+  if (::fdatasync(fd_) != 0) return fail("sync", errno);
   offset_ += buffer_.size();
   return next_seq_++;
 }
