@@ -133,17 +133,22 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
   store::LmdbStore* store = store_.get();
   registry.AddSummaryFunction(
       "rotor_store_commit_batch_size",
-      "Writes per store commit (one fsync each): _sum is writes, _count is "
-      "commits.",
+      "Writes per store batch (one redo log fsync each): _sum is writes, "
+      "_count is batches.",
       [store] {
         const store::GroupCommitter::Stats stats = store->commit_stats();
         return SummaryValue{static_cast<double>(stats.writes), stats.batches};
       });
   registry.AddGaugeFunction(
-      "rotor_store_commit_batch_size_max", "Largest store commit so far.",
+      "rotor_store_commit_batch_size_max", "Largest store batch so far.",
       [store] {
         return static_cast<double>(store->commit_stats().largest_batch);
       });
+  registry.AddGaugeFunction(
+      "rotor_store_checkpoints",
+      "Store checkpoints since start: LMDB commits of the batches in the "
+      "redo log.",
+      [store] { return static_cast<double>(store->redo_stats().checkpoints); });
   Authority* authority = authority_.get();
   registry.AddGaugeFunction("rotor_crl_number",
                             "cRLNumber of the current CRL.", [authority] {
