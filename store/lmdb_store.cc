@@ -593,9 +593,15 @@ absl::Status LmdbStore::RecoverFromRedoLog() {
 absl::StatusOr<bool> LmdbStore::TryLoggedBatch(
     absl::Span<PendingWrite* const> writes, std::vector<bool>& settled) {
   if (!open_txn_.has_value()) {
-    ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env_.get()));
-    open_txn_.emplace(std::move(txn));
-    open_writes_ = 0;
+    if (redo_log_->bytes() > 0) {
+      // Batches logged since the last checkpoint whose transaction was lost
+      // (a failed checkpoint or rebuild): they come first.
+      ROTOR_RETURN_IF_ERROR(RebuildFromRedoLog());
+    } else {
+      ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env_.get()));
+      open_txn_.emplace(std::move(txn));
+      open_writes_ = 0;
+    }
   }
   ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginNested(*open_txn_));
   redo_.Clear();
@@ -639,7 +645,11 @@ absl::StatusOr<bool> LmdbStore::TryLoggedBatch(
 }
 
 absl::Status LmdbStore::Checkpoint() {
-  if (!open_txn_.has_value()) return absl::OkStatus();
+  if (!open_txn_.has_value()) {
+    if (redo_log_->bytes() == 0) return absl::OkStatus();  // nothing pending
+    // Logged batches whose transaction was lost: rebuild it first.
+    ROTOR_RETURN_IF_ERROR(RebuildFromRedoLog());
+  }
   LmdbTxn txn = *std::move(open_txn_);
   open_txn_.reset();
   absl::Status status =
