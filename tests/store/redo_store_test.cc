@@ -1,7 +1,7 @@
 // The store with its redo log: writes are durable once logged, reads see
 // them before any checkpoint, a crash before a checkpoint loses nothing,
-// backups and restores take the log into account, and a full map is
-// handled while writes wait in the open transaction.
+// and backups and restores take the log into account. (A full map with
+// the redo log: lmdb_store_test.cc.)
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -291,35 +291,6 @@ TEST(RedoStoreTest, RestoreDropsTheLogOfTheStoreItReplaces) {
   EXPECT_EQ(stats.certificates, 1u);
   EXPECT_THAT(store->GetCertificate(SerialFor(500)),
               IsOkAndHolds(Optional(MakeRecord(SerialFor(500)))));
-}
-
-TEST(RedoStoreTest, AFullStoreRefusesTheWriteAndKeepsEverythingAcknowledged) {
-  TempDir dir;
-  LmdbStoreOptions options = NoCheckpoints();
-  options.initial_map_size = 256 << 10;
-  options.max_map_size = 1 << 20;
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<LmdbStore> store,
-                       LmdbStore::Open(dir.Path("store"), options));
-  absl::Status status;
-  int stored = 0;
-  for (; stored < 10000; ++stored) {
-    CertificateRecord record = MakeRecord(SerialFor(stored));
-    record.der = std::string(8000, 'x');
-    status = store->PutCertificate(record);
-    if (!status.ok()) break;
-  }
-  EXPECT_THAT(status,
-              StatusIs(absl::StatusCode::kResourceExhausted,
-                       HasSubstr("is full: it reached its size limit of 1 MiB")));
-  EXPECT_GT(stored, 0);
-  ASSERT_OK_AND_ASSIGN(StoreStats stats, store->GetStats());
-  EXPECT_EQ(stats.certificates, stored);
-  EXPECT_THAT(store->GetCertificate(SerialFor(stored)),
-              IsOkAndHolds(std::nullopt));
-  store.reset();
-  ASSERT_OK_AND_ASSIGN(store, LmdbStore::Open(dir.Path("store"), options));
-  ASSERT_OK_AND_ASSIGN(stats, store->GetStats());
-  EXPECT_EQ(stats.certificates, stored);
 }
 
 }  // namespace
