@@ -127,7 +127,7 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
     return reactor;
   }
   const auto start = std::chrono::steady_clock::now();
-  pool->Schedule([reactor, metrics, method, latency, start,
+  pool->Schedule([reactor, metrics, latency, start,
                   caller = *std::move(caller),
                   body = std::move(body)]() mutable {
     const absl::Status status = body(caller);
