@@ -1077,6 +1077,53 @@ absl::StatusOr<std::string> LmdbStore::ConsumeJoinToken(
   return node_name;
 }
 
+absl::StatusOr<uint64_t> LmdbStore::PurgeExpiredJoinTokens(
+    absl::Time expired_before, absl::Time time, absl::string_view actor) {
+  ROTOR_RETURN_IF_ERROR(ValidateActor(actor));
+  uint64_t removed = 0;
+  absl::Status status = Write([&](LmdbTxn& txn) -> absl::Status {
+    // The batch may run this again (a full map, a failed neighbour): start
+    // from nothing each time.
+    removed = 0;
+    uint64_t used = 0;
+    // Tokens are keyed by hash, so every one is looked at. The keys to
+    // delete are copied first: a view into the map is only good until the
+    // next write.
+    std::vector<std::string> expired;
+    {
+      ROTOR_ASSIGN_OR_RETURN(LmdbCursor it,
+                             LmdbCursor::Open(txn, tables_.join_tokens));
+      ROTOR_ASSIGN_OR_RETURN(bool found, it.First());
+      while (found) {
+        ROTOR_ASSIGN_OR_RETURN(v1::JoinTokenRecord token,
+                               DecodeJoinToken(it.value()));
+        if (TimeFromProto(token.expires_at()) < expired_before) {
+          expired.emplace_back(it.key());
+          if (token.used()) ++used;
+        }
+        ROTOR_ASSIGN_OR_RETURN(found, it.Next());
+      }
+    }
+    if (expired.empty()) return absl::OkStatus();  // no change, no audit
+    for (const std::string& key : expired) {
+      ROTOR_RETURN_IF_ERROR(txn.Delete(tables_.join_tokens, key).status());
+    }
+    removed = expired.size();
+    AuditRecord audit;
+    audit.time = time;
+    audit.actor = std::string(actor);
+    audit.action = std::string(kAuditPurgeJoinTokens);
+    audit.target = "join tokens";
+    audit.outcome = "ok";
+    audit.detail = absl::StrCat("removed ", removed, " (", used, " used, ",
+                                removed - used, " unused) that expired before ",
+                                TimeText(expired_before));
+    return AppendAuditInTxn(txn, std::move(audit)).status();
+  });
+  if (!status.ok()) return status;
+  return removed;
+}
+
 // --- Registration entries ---
 
 absl::Status LmdbStore::CreateEntry(const RegistrationEntry& entry) {

@@ -136,6 +136,9 @@ class LmdbStore final : public CertificateStore {
                                absl::string_view actor) override;
   absl::StatusOr<std::string> ConsumeJoinToken(absl::string_view token_hash,
                                                absl::Time now) override;
+  absl::StatusOr<uint64_t> PurgeExpiredJoinTokens(
+      absl::Time expired_before, absl::Time time,
+      absl::string_view actor) override;
   absl::Status CreateEntry(const RegistrationEntry& entry) override;
   absl::StatusOr<std::vector<RegistrationEntry>> ListEntries() override;
   absl::Status DeleteEntry(absl::string_view id, absl::Time time,

@@ -151,6 +151,7 @@ inline constexpr absl::string_view kAuditRevokeCertificate =
 inline constexpr absl::string_view kAuditCreateJoinToken = "create_join_token";
 inline constexpr absl::string_view kAuditCreateEntry = "create_entry";
 inline constexpr absl::string_view kAuditDeleteEntry = "delete_entry";
+inline constexpr absl::string_view kAuditPurgeJoinTokens = "purge_join_tokens";
 
 struct AuditPage {
   std::vector<AuditRecord> records;
@@ -245,6 +246,19 @@ class CertificateStore {
   //                       token is left unused)
   virtual absl::StatusOr<std::string> ConsumeJoinToken(
       absl::string_view token_hash, absl::Time now) = 0;
+
+  // Deletes every join token whose expires_at is before `expired_before`
+  // (strictly: one that expires exactly then is kept), used or not, in one
+  // transaction, and returns how many it deleted. When it deleted any, it
+  // appends an audit record in the same transaction (kAuditPurgeJoinTokens,
+  // time `time`, `actor`, target "join tokens", the counts in the detail);
+  // when there was nothing to delete it writes nothing, not even an audit
+  // record. A deleted token is from then on "unknown join token" to
+  // ConsumeJoinToken, so callers keep tokens a while past their expiry.
+  // InvalidArgument for an empty actor; DataLoss if a stored token cannot be
+  // decoded (then nothing is deleted).
+  virtual absl::StatusOr<uint64_t> PurgeExpiredJoinTokens(
+      absl::Time expired_before, absl::Time time, absl::string_view actor) = 0;
 
   // --- Registration entries ---
 

@@ -74,6 +74,14 @@ absl::StatusOr<std::string> MemoryStore::ConsumeJoinToken(
   return it->second.node_name;
 }
 
+absl::StatusOr<uint64_t> MemoryStore::PurgeExpiredJoinTokens(
+    absl::Time expired_before, absl::Time, absl::string_view) {
+  absl::MutexLock lock(&mu_);
+  return absl::erase_if(tokens_, [&](const auto& token) {
+    return token.second.expires_at < expired_before;
+  });
+}
+
 absl::Status MemoryStore::CreateEntry(const store::RegistrationEntry& entry) {
   absl::MutexLock lock(&mu_);
   entries_[entry.id] = entry;

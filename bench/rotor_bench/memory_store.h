@@ -39,6 +39,9 @@ class MemoryStore final : public store::CertificateStore {
                                absl::string_view actor) override;
   absl::StatusOr<std::string> ConsumeJoinToken(absl::string_view token_hash,
                                                absl::Time now) override;
+  absl::StatusOr<uint64_t> PurgeExpiredJoinTokens(
+      absl::Time expired_before, absl::Time time,
+      absl::string_view actor) override;
   absl::Status CreateEntry(const store::RegistrationEntry& entry) override;
   absl::StatusOr<std::vector<store::RegistrationEntry>> ListEntries() override;
   absl::Status DeleteEntry(absl::string_view id, absl::Time time,

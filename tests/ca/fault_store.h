@@ -21,6 +21,7 @@ class FaultStore final : public store::CertificateStore {
   // While set, these calls fail with Unavailable and do nothing.
   std::atomic<bool> fail_put{false};
   std::atomic<bool> fail_crl_number{false};
+  std::atomic<bool> fail_purge{false};
   // While set, PutCertificate fails as a full store does (ResourceExhausted).
   std::atomic<bool> full{false};
   // Runs at the start of ConsumeJoinToken (to act while an Attest is in
@@ -72,6 +73,12 @@ class FaultStore final : public store::CertificateStore {
                                                absl::Time now) override {
     if (before_consume) before_consume();
     return inner_->ConsumeJoinToken(token_hash, now);
+  }
+  absl::StatusOr<uint64_t> PurgeExpiredJoinTokens(
+      absl::Time expired_before, absl::Time time,
+      absl::string_view actor) override {
+    if (fail_purge) return Down();
+    return inner_->PurgeExpiredJoinTokens(expired_before, time, actor);
   }
   absl::Status CreateEntry(const store::RegistrationEntry& entry) override {
     return inner_->CreateEntry(entry);

@@ -645,6 +645,120 @@ TEST_P(LmdbStoreTest, CreateJoinTokenRefusalsStoreNothing) {
               IsOkAndHolds(std::string("web-1")));
 }
 
+TEST_P(LmdbStoreTest, PurgeDeletesTokensExpiredBeforeTheCutoffUsedOrNot) {
+  const absl::Time cutoff = kT0 + absl::Hours(10);
+  const absl::Time purge_time = cutoff + absl::Hours(24);
+  // Expired before the cut-off: one used, one not.
+  ASSERT_OK(store_->CreateJoinToken("used-old", "web-1", kT0,
+                                    cutoff - absl::Hours(1), kAdmin));
+  ASSERT_OK(store_->ConsumeJoinToken("used-old", kT0));
+  ASSERT_OK(store_->CreateJoinToken("unused-old", "web-2", kT0,
+                                    cutoff - absl::Microseconds(1), kAdmin));
+  // Expiring exactly at the cut-off, or after it (used or not): kept.
+  ASSERT_OK(store_->CreateJoinToken("at-cutoff", "web-3", kT0, cutoff,
+                                    kAdmin));
+  ASSERT_OK(store_->CreateJoinToken("used-new", "web-4", kT0,
+                                    cutoff + absl::Hours(1), kAdmin));
+  ASSERT_OK(store_->ConsumeJoinToken("used-new", kT0));
+  ASSERT_OK(store_->CreateJoinToken("unused-new", "web-5", kT0,
+                                    cutoff + absl::Hours(1), kAdmin));
+  const uint64_t audit_before = AuditCount();
+
+  EXPECT_THAT(store_->PurgeExpiredJoinTokens(cutoff, purge_time, "rotor-ca"),
+              IsOkAndHolds(uint64_t{2}));
+
+  ASSERT_OK_AND_ASSIGN(StoreStats stats, store_->GetStats());
+  EXPECT_EQ(stats.join_tokens, 3);
+  // The purged tokens are unknown now, the kept ones as they were.
+  for (const char* purged : {"used-old", "unused-old"}) {
+    EXPECT_THAT(store_->ConsumeJoinToken(purged, kT0),
+                StatusIs(absl::StatusCode::kNotFound, "unknown join token"))
+        << purged;
+  }
+  EXPECT_THAT(store_->ConsumeJoinToken("used-new", kT0),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       "join token already used"));
+  EXPECT_THAT(store_->ConsumeJoinToken("at-cutoff", cutoff),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       "join token expired"));
+  EXPECT_THAT(store_->ConsumeJoinToken("unused-new", kT0),
+              IsOkAndHolds(std::string("web-5")));
+
+  // One audit record, in the same step.
+  ASSERT_OK_AND_ASSIGN(AuditPage audit,
+                       store_->ListAudit(audit_before, 10));
+  ASSERT_EQ(audit.records.size(), 1);
+  EXPECT_EQ(audit.records[0].action, kAuditPurgeJoinTokens);
+  EXPECT_EQ(audit.records[0].actor, "rotor-ca");
+  EXPECT_EQ(audit.records[0].time, purge_time);
+  EXPECT_EQ(audit.records[0].target, "join tokens");
+  EXPECT_EQ(audit.records[0].outcome, "ok");
+  EXPECT_EQ(audit.records[0].detail,
+            "removed 2 (1 used, 1 unused) that expired before "
+            "2027-01-15T18:00:00+00:00");
+
+  Reopen();  // the deletion is durable
+  ASSERT_OK_AND_ASSIGN(stats, store_->GetStats());
+  EXPECT_EQ(stats.join_tokens, 3);
+}
+
+TEST_P(LmdbStoreTest, PurgeWithNothingExpiredWritesNothing) {
+  // An empty store.
+  EXPECT_THAT(store_->PurgeExpiredJoinTokens(kT0, kT0, "rotor-ca"),
+              IsOkAndHolds(uint64_t{0}));
+  EXPECT_EQ(AuditCount(), 0);
+
+  // Tokens that all expire at or after the cut-off.
+  ASSERT_OK(store_->CreateJoinToken("a", "web-1", kT0, kT0 + absl::Hours(1),
+                                    kAdmin));
+  ASSERT_OK(store_->CreateJoinToken("b", "web-2", kT0, kT0 + absl::Hours(2),
+                                    kAdmin));
+  ASSERT_OK(store_->ConsumeJoinToken("b", kT0));
+  ASSERT_OK_AND_ASSIGN(StoreStats before, store_->GetStats());
+  EXPECT_THAT(store_->PurgeExpiredJoinTokens(kT0 + absl::Hours(1),
+                                             kT0 + absl::Hours(30),
+                                             "rotor-ca"),
+              IsOkAndHolds(uint64_t{0}));
+  ASSERT_OK_AND_ASSIGN(StoreStats after, store_->GetStats());
+  EXPECT_EQ(after.join_tokens, before.join_tokens);
+  EXPECT_EQ(after.audit_records, before.audit_records);
+}
+
+TEST_P(LmdbStoreTest, PurgeRefusesAnEmptyActorAndDeletesNothing) {
+  ASSERT_OK(store_->CreateJoinToken("old", "web-1", kT0, kT0 + absl::Hours(1),
+                                    kAdmin));
+  ASSERT_OK_AND_ASSIGN(StoreStats before, store_->GetStats());
+  EXPECT_THAT(store_->PurgeExpiredJoinTokens(kT0 + absl::Hours(48),
+                                             kT0 + absl::Hours(48), ""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("actor is empty")));
+  ASSERT_OK_AND_ASSIGN(StoreStats after, store_->GetStats());
+  EXPECT_EQ(after.join_tokens, before.join_tokens);
+  EXPECT_EQ(after.audit_records, before.audit_records);
+  EXPECT_THAT(store_->ConsumeJoinToken("old", kT0 + absl::Hours(2)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       "join token expired"));
+}
+
+TEST_P(LmdbStoreTest, PurgeOfManyTokensDeletesEachOnce) {
+  // More tokens than fit on one LMDB page, expiring in turn, so the walk
+  // crosses pages and deletes from several of them.
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_OK(store_->CreateJoinToken(absl::StrCat("hash-", i), "web-1", kT0,
+                                      kT0 + absl::Minutes(i + 1), kAdmin));
+  }
+  EXPECT_THAT(store_->PurgeExpiredJoinTokens(kT0 + absl::Minutes(201),
+                                             kT0 + absl::Hours(30),
+                                             "rotor-ca"),
+              IsOkAndHolds(uint64_t{200}));
+  ASSERT_OK_AND_ASSIGN(StoreStats stats, store_->GetStats());
+  EXPECT_EQ(stats.join_tokens, 100);
+  EXPECT_THAT(store_->ConsumeJoinToken("hash-199", kT0),
+              StatusIs(absl::StatusCode::kNotFound, "unknown join token"));
+  EXPECT_THAT(store_->ConsumeJoinToken("hash-200", kT0),
+              IsOkAndHolds(std::string("web-1")));
+}
+
 // --- Registration entries ---
 
 RegistrationEntry MakeEntry(const std::string& id, const std::string& glob,

@@ -293,5 +293,31 @@ TEST(RedoStoreTest, RestoreDropsTheLogOfTheStoreItReplaces) {
               IsOkAndHolds(Optional(MakeRecord(SerialFor(500)))));
 }
 
+TEST(RedoStoreTest, APurgeOfJoinTokensOnlyInTheLogSurvivesACrash) {
+  TempDir dir;
+  InChildThatCrashes([&] {
+    LmdbStore& store =
+        Crash(LmdbStore::Open(dir.Path("store"), NoCheckpoints()));
+    EXPECT_OK(store.CreateJoinToken("old", "node-1", kT0,
+                                    kT0 + absl::Hours(1), "admin"));
+    EXPECT_OK(store.CreateJoinToken("new", "node-2", kT0,
+                                    kT0 + absl::Hours(48), "admin"));
+    EXPECT_THAT(store.PurgeExpiredJoinTokens(kT0 + absl::Hours(25),
+                                             kT0 + absl::Hours(49),
+                                             "rotor-ca"),
+                IsOkAndHolds(1u));
+    EXPECT_EQ(store.redo_stats().checkpoints, 0u);
+  });
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<LmdbStore> store,
+                       LmdbStore::Open(dir.Path("store"), NoCheckpoints()));
+  EXPECT_GE(store->redo_stats().replayed_batches, 3u);
+  EXPECT_THAT(store->ConsumeJoinToken("old", kT0),
+              StatusIs(absl::StatusCode::kNotFound, "unknown join token"));
+  EXPECT_THAT(store->ConsumeJoinToken("new", kT0), IsOkAndHolds("node-2"));
+  ASSERT_OK_AND_ASSIGN(AuditPage audit, store->ListAudit(0, 100));
+  ASSERT_THAT(audit.records, SizeIs(3));  // two tokens, one purge
+  EXPECT_EQ(audit.records[2].action, kAuditPurgeJoinTokens);
+}
+
 }  // namespace
 }  // namespace rotor::store
