@@ -651,6 +651,30 @@ absl::StatusOr<store::CertificateRecord> Authority::RevokeCertificate(
 
 CrlSet Authority::GetCrl() const { return state_->crl->Current(); }
 
+// --- Housekeeping ---
+
+absl::StatusOr<uint64_t> Authority::PurgeExpiredJoinTokens() {
+  State& s = *state_;
+  const absl::Time now = s.clock->Now();
+  const absl::Time expired_before = now - kJoinTokenRetention;
+  absl::StatusOr<uint64_t> removed =
+      s.store->PurgeExpiredJoinTokens(expired_before, now, kCaActor);
+  if (!removed.ok()) {
+    LogError("join token purge failed",
+             {{"expired_before", TimeText(expired_before)},
+              {"outcome", absl::StatusCodeToString(removed.status().code())},
+              {"error", std::string(removed.status().message())}});
+    return removed;
+  }
+  if (*removed > 0) {
+    LogInfo("purged expired join tokens",
+            {{"removed", absl::StrCat(*removed)},
+             {"expired_before", TimeText(expired_before)},
+             {"outcome", "ok"}});
+  }
+  return removed;
+}
+
 // --- The CA's own TLS server certificate ---
 
 absl::StatusOr<IssuedCertificate> Authority::IssueServerCertificate(

@@ -43,6 +43,16 @@ class UpdateHub;
 class CrlPublisher;
 class Issuer;
 
+// How long a join token stays in the store after it expires, used or not.
+// Within this, a late Attest with it is refused as "join token expired",
+// which tells the operator what to fix; after it the token is deleted
+// (Authority::PurgeExpiredJoinTokens) and would be an "unknown join token".
+// The daemon purges at start-up and hourly (ca/server.h).
+inline constexpr absl::Duration kJoinTokenRetention = absl::Hours(24);
+
+// The audit actor of what the CA does by itself, not for a caller.
+inline constexpr absl::string_view kCaActor = "rotor-ca";
+
 // The CA's key material, as loaded from the data folder.
 struct CaKeys {
   // Trust anchors served in the bundle (the self-signed root, or the
@@ -185,6 +195,16 @@ class Authority {
 
   // The current CRLs (no admin check: CRLs are public).
   CrlSet GetCrl() const;
+
+  // --- Housekeeping ---
+
+  // Deletes the join tokens, used or not, whose expiry is more than
+  // kJoinTokenRetention before clock->Now() (one that expired exactly that
+  // long ago is kept), with one audit record (actor kCaActor) when any
+  // went. Returns how many; when that is not zero, logs one line, "purged
+  // expired join tokens removed=N expired_before=TIME". On failure nothing
+  // is deleted, and the store's error is logged and returned.
+  absl::StatusOr<uint64_t> PurgeExpiredJoinTokens();
 
   // --- The CA's own TLS server certificate ---
 

@@ -271,6 +271,15 @@ CaMetrics::CaMetrics() {
       "outcome");
   server_cert_renewals_->Declare("ok");
   server_cert_renewals_->Declare("error");
+  join_token_purges_ = registry_.AddCounter(
+      "rotor_join_token_purges_total",
+      "Runs of the purge of join tokens expired over a day ago, by outcome.",
+      "outcome");
+  join_token_purges_->Declare("ok");
+  join_token_purges_->Declare("error");
+  join_tokens_purged_ = registry_.AddCounter(
+      "rotor_join_tokens_purged_total",
+      "Join tokens deleted because they expired over a day ago.");
 }
 
 }  // namespace rotor::ca

@@ -121,6 +121,11 @@ class CaMetrics {
   Gauge& ca_expiry() { return *ca_expiry_; }
   // rotor_server_certificate_renewals_total{outcome="ok"|"error"}
   Counter& server_cert_renewals() { return *server_cert_renewals_; }
+  // rotor_join_token_purges_total{outcome="ok"|"error"}: runs of the
+  // purge of long-expired join tokens.
+  Counter& join_token_purges() { return *join_token_purges_; }
+  // rotor_join_tokens_purged_total: join tokens that purge deleted.
+  Counter& join_tokens_purged() { return *join_tokens_purged_; }
 
  private:
   MetricsRegistry registry_;
@@ -130,6 +135,8 @@ class CaMetrics {
   Histogram* issue_latency_;
   Gauge* ca_expiry_;
   Counter* server_cert_renewals_;
+  Counter* join_token_purges_;
+  Counter* join_tokens_purged_;
 };
 
 }  // namespace rotor::ca

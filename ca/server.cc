@@ -9,8 +9,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -201,8 +201,15 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
   ROTOR_ASSIGN_OR_RETURN(http_, HttpServer::Start(config_.http_listen,
                                                   http_context));
 
+  // Join tokens left from before the start; a failure is logged and tried
+  // again at the next purge, it does not keep the CA from serving.
+  PurgeJoinTokens();
+  {
+    absl::MutexLock lock(&mu_);
+    next_purge_ = clock_->Now() + kJoinTokenPurgeInterval;
+  }
   renew_check_interval_ = options.renew_check_interval;
-  renewer_ = std::thread([this] { RenewLoop(); });
+  background_ = std::thread([this] { BackgroundLoop(); });
   LogInfo("serving", {{"grpc", grpc_address()},
                       {"http", http_address()},
                       {"trust_domain", config_.trust_domain},
@@ -230,18 +237,42 @@ std::string CaServer::ReadyLine() const {
                       " http=", http_address());
 }
 
-void CaServer::RenewLoop() {
+absl::Time CaServer::next_join_token_purge() {
+  absl::MutexLock lock(&mu_);
+  return next_purge_;
+}
+
+void CaServer::PurgeJoinTokens() {
+  // Authority logs what it did, or why it failed.
+  absl::StatusOr<uint64_t> removed = authority_->PurgeExpiredJoinTokens();
+  metrics_.join_token_purges().Increment(removed.ok() ? "ok" : "error");
+  if (removed.ok()) {
+    metrics_.join_tokens_purged().Increment("", static_cast<double>(*removed));
+  }
+}
+
+void CaServer::BackgroundLoop() {
   absl::Time retry_not_before = absl::InfinitePast();
   mu_.Lock();
-  while (true) {
+  while (!stopping_) {
     const absl::Time now = clock_->Now();
-    const absl::Time due = std::max(tls_->renew_time(), retry_not_before);
-    if (now < due) {
-      const absl::Duration wait = std::min(due - now, renew_check_interval_);
-      if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait)) break;
+    // A clock set back must not push the next purge further away.
+    next_purge_ = std::min(next_purge_, now + kJoinTokenPurgeInterval);
+    if (now >= next_purge_) {
+      mu_.Unlock();
+      PurgeJoinTokens();
+      mu_.Lock();
+      next_purge_ = clock_->Now() + kJoinTokenPurgeInterval;
       continue;
     }
-    if (stopping_) break;
+    const absl::Time renew_due =
+        std::max(tls_->renew_time(), retry_not_before);
+    if (now < renew_due) {
+      const absl::Duration wait = std::min(
+          {renew_due - now, next_purge_ - now, renew_check_interval_});
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
+      continue;
+    }
     mu_.Unlock();
     const absl::Status status = tls_->Renew();
     mu_.Lock();
@@ -283,7 +314,7 @@ void CaServer::Shutdown(absl::Duration drain) {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  if (renewer_.joinable()) renewer_.join();
+  if (background_.joinable()) background_.join();
   if (http_ != nullptr) http_->Stop();
   pool_.reset();  // every call has finished: runs nothing more
   if (grpc_ != nullptr) LogInfo("stopped", {{"grpc", grpc_address()}});

@@ -7,6 +7,13 @@
 // Port 0 picks a free port; the real addresses are available once Start
 // returns.
 //
+// One background thread does the daemon's own upkeep: it renews the CA's
+// server certificate when due, and deletes join tokens that expired more
+// than kJoinTokenRetention ago (Authority::PurgeExpiredJoinTokens), once at
+// start-up (before Start returns) and then every kJoinTokenPurgeInterval.
+// It sleeps until the next of these is due by the clock, or at most
+// renew_check_interval, so that it notices a clock that was set.
+//
 // CaServer is the daemon as an object, so tests run it in-process; Serve is
 // the command: it adds the ready line on stdout, sd_notify, and signals.
 //
@@ -41,6 +48,9 @@
 
 namespace rotor::ca {
 
+// How often the daemon deletes long-expired join tokens.
+inline constexpr absl::Duration kJoinTokenPurgeInterval = absl::Hours(1);
+
 struct ServeOptions {
   std::string data_dir;
   // Empty: DATA_DIR/ca.yaml.
@@ -54,8 +64,9 @@ struct ServeOptions {
   unsigned tls_refresh_interval_seconds = 60;
   // Renew the server certificate once this fraction of its life has passed.
   double server_cert_renew_fraction = 0.5;
-  // How often the renewer looks at the clock at most (it also wakes when
-  // renewal is due by the real clock); tests with a fake clock lower it.
+  // How often the background thread looks at the clock at most (it also
+  // wakes when renewal or the token purge is due by the real clock); tests
+  // with a fake clock lower it.
   absl::Duration renew_check_interval = absl::Minutes(1);
   // Test seam: when set, the core and the HTTP endpoints use the store this
   // returns for the opened LMDB store (which the server keeps owning), so a
@@ -88,7 +99,7 @@ class CaServer {
 
   // Stops accepting, reports NOT_SERVING on health, ends WatchUpdates
   // streams, waits up to `drain` for calls in flight (then cancels them),
-  // stops the HTTP listener and the certificate renewer. Idempotent.
+  // stops the HTTP listener and the background thread. Idempotent.
   void Shutdown(absl::Duration drain);
 
   Authority& authority() { return *authority_; }
@@ -97,11 +108,17 @@ class CaServer {
   ServerTls& tls() { return *tls_; }
   NodeServiceImpl& node_service() { return *node_service_; }
   const CaConfig& config() const { return config_; }
+  // When the background thread purges expired join tokens next (by the
+  // server's clock).
+  absl::Time next_join_token_purge();
 
  private:
   CaServer(Clock* clock, pki::Random* random) : clock_(clock), random_(random) {}
   absl::Status StartImpl(const ServeOptions& options);
-  void RenewLoop();
+  // The background thread: server certificate renewal, token purge.
+  void BackgroundLoop();
+  // One purge of expired join tokens, counted in the metrics.
+  void PurgeJoinTokens();
 
   Clock* const clock_;
   pki::Random* const random_;
@@ -127,9 +144,10 @@ class CaServer {
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_purge_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool shut_down_ = false;
   absl::Duration renew_check_interval_ = absl::Minutes(1);
-  std::thread renewer_;
+  std::thread background_;
 };
 
 // `rotor-ca serve`: starts a CaServer with the real clock and CSPRNG, prints

@@ -146,6 +146,13 @@ class AuthorityTest : public ::testing::Test {
                   peer};
   }
 
+  // PurgeExpiredJoinTokens, which must succeed: how many it removed.
+  uint64_t Purge() {
+    absl::StatusOr<uint64_t> removed = authority_->PurgeExpiredJoinTokens();
+    EXPECT_THAT(removed, IsOk());
+    return removed.value_or(UINT64_MAX);
+  }
+
   void AddEntry(const std::string& glob, const std::string& spiffe_id,
                 std::vector<std::string> dns = {},
                 absl::Duration max_ttl = absl::ZeroDuration()) {
@@ -307,6 +314,65 @@ TEST_F(AuthorityTest, AttestRefusesExpiredToken) {
               StatusIs(absl::StatusCode::kUnauthenticated,
                        absl::StrCat("join token expired; ", kTokenFix)));
   EXPECT_EQ(Stats(), before);
+}
+
+// --- Purge of expired join tokens ---
+
+TEST_F(AuthorityTest, PurgeKeepsTokensForADayAfterTheyExpire) {
+  const std::string used = Token("web-1", absl::Minutes(10));
+  ASSERT_OK(authority_
+                ->Attest(Caller{"", "", "p"}, used,
+                         Csr("spiffe://example.org/x"))
+                .status());
+  const std::string unused = Token("web-2", absl::Minutes(10));
+  const std::string later = Token("web-3", absl::Minutes(20));
+  ASSERT_OK_AND_ASSIGN(store::AuditPage before, store_->ListAudit(0, 0));
+  const uint64_t last_audit = before.records.back().sequence;
+
+  // Expired exactly a day ago: kept, and still refused as expired.
+  clock_.Advance(absl::Minutes(10) + kJoinTokenRetention);
+  EXPECT_EQ(Purge(), 0);
+  EXPECT_EQ(Stats().join_tokens, 3);
+  EXPECT_THAT(authority_->Attest(Caller{"", "", "p"}, unused,
+                                 Csr("spiffe://example.org/x")),
+              StatusIs(absl::StatusCode::kUnauthenticated,
+                       absl::StrCat("join token expired; ", kTokenFix)));
+  ASSERT_OK_AND_ASSIGN(store::AuditPage nothing,
+                       store_->ListAudit(last_audit, 0));
+  EXPECT_THAT(nothing.records, IsEmpty());
+
+  // A moment later both ten-minute tokens go, used or not; the other stays.
+  clock_.Advance(absl::Microseconds(1));
+  EXPECT_EQ(Purge(), 2);
+  EXPECT_EQ(Stats().join_tokens, 1);
+  EXPECT_THAT(authority_->Attest(Caller{"", "", "p"}, unused,
+                                 Csr("spiffe://example.org/x")),
+              StatusIs(absl::StatusCode::kUnauthenticated,
+                       absl::StrCat("unknown join token; ", kTokenFix)));
+  EXPECT_THAT(authority_->Attest(Caller{"", "", "p"}, later,
+                                 Csr("spiffe://example.org/x")),
+              StatusIs(absl::StatusCode::kUnauthenticated,
+                       absl::StrCat("join token expired; ", kTokenFix)));
+  ASSERT_OK_AND_ASSIGN(store::AuditPage audit,
+                       store_->ListAudit(last_audit, 0));
+  ASSERT_THAT(audit.records, SizeIs(1));
+  EXPECT_EQ(audit.records[0].action, store::kAuditPurgeJoinTokens);
+  EXPECT_EQ(audit.records[0].actor, "rotor-ca");
+  EXPECT_EQ(audit.records[0].time, clock_.Now());
+  EXPECT_THAT(audit.records[0].detail, HasSubstr("removed 2 (1 used, 1 unused)"));
+}
+
+TEST_F(AuthorityTest, PurgeReportsAStoreFailureAndDeletesNothing) {
+  Token("web-1", absl::Minutes(10));
+  clock_.Advance(absl::Hours(48));
+  const Counts before = Stats();
+  store_->fail_purge = true;
+  EXPECT_THAT(authority_->PurgeExpiredJoinTokens(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("injected fault")));
+  EXPECT_EQ(Stats(), before);
+  store_->fail_purge = false;
+  EXPECT_EQ(Purge(), 1);
 }
 
 TEST_F(AuthorityTest, AttestRefusesUnknownAndEmptyToken) {

@@ -11,7 +11,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pki/random.h"
+#include "tests/ca/fault_store.h"
 #include "tests/testing/fakes.h"
+#include "tests/testing/process.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "util/file.h"
@@ -81,6 +83,79 @@ TEST_F(CaServerTest, RenewsItsOwnCertificateWhenHalfItsLifeHasPassed) {
                        server->store().GetCertificate(second.SerialHex()));
   ASSERT_TRUE(record.has_value());
   EXPECT_EQ(record->kind, store::CertificateKind::kServer);
+}
+
+TEST_F(CaServerTest, PurgesLongExpiredJoinTokensAtStartAndThenHourly) {
+  const absl::Time now = clock_.Now();
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<store::LmdbStore> store,
+                         store::LmdbStore::Open(DataDir{options_.data_dir}
+                                                    .StoreDir()));
+    // Expired over a day ago (used or not), a little under a day ago, and
+    // not yet.
+    ASSERT_OK(store->CreateJoinToken("stale-used", "web-1",
+                                     now - absl::Hours(30),
+                                     now - absl::Hours(25), "admin"));
+    ASSERT_OK(store->ConsumeJoinToken("stale-used", now - absl::Hours(29)));
+    ASSERT_OK(store->CreateJoinToken("stale", "web-2", now - absl::Hours(30),
+                                     now - absl::Hours(25), "admin"));
+    ASSERT_OK(store->CreateJoinToken("recent", "web-3", now - absl::Hours(30),
+                                     now - absl::Minutes(23 * 60 + 30),
+                                     "admin"));
+    ASSERT_OK(store->CreateJoinToken("fresh", "web-4", now,
+                                     now + absl::Hours(1), "admin"));
+  }
+  auto join_tokens = [](CaServer& server) -> uint64_t {
+    absl::StatusOr<store::StoreStats> stats = server.store().GetStats();
+    return stats.ok() ? stats->join_tokens : 0;
+  };
+
+  // At start-up, before Start returns.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<CaServer> server,
+                       CaServer::Start(options_, &clock_, pki::SystemRandom()));
+  EXPECT_EQ(join_tokens(*server), 2);
+  EXPECT_EQ(server->metrics().join_token_purges().Value("ok"), 1);
+  EXPECT_EQ(server->metrics().join_tokens_purged().Value(), 2);
+  ASSERT_OK_AND_ASSIGN(store::AuditPage audit,
+                       server->store().ListAudit(0, 0));
+  ASSERT_FALSE(audit.records.empty());
+  EXPECT_EQ(audit.records.back().action, store::kAuditPurgeJoinTokens);
+  EXPECT_EQ(audit.records.back().actor, "rotor-ca");
+  EXPECT_EQ(audit.records.back().time, now);
+
+  // The next purge is an hour later; then "recent" has been expired for
+  // over a day too.
+  EXPECT_EQ(server->next_join_token_purge(), now + kJoinTokenPurgeInterval);
+  clock_.Advance(absl::Hours(1));
+  ASSERT_TRUE(rotor::testing::WaitFor(
+      [&] {
+        return server->next_join_token_purge() == now + absl::Hours(2);
+      },
+      absl::Seconds(10)));
+  EXPECT_EQ(server->metrics().join_token_purges().Value("ok"), 2);
+  EXPECT_EQ(join_tokens(*server), 1);
+  EXPECT_EQ(server->metrics().join_tokens_purged().Value(), 3);
+  EXPECT_EQ(server->metrics().join_token_purges().Value("error"), 0);
+  ASSERT_OK_AND_ASSIGN(audit, server->store().ListAudit(0, 0));
+  EXPECT_EQ(audit.records.back().action, store::kAuditPurgeJoinTokens);
+  EXPECT_EQ(audit.records.back().time, now + absl::Hours(1));
+}
+
+TEST_F(CaServerTest, AFailedPurgeAtStartIsCountedAndDoesNotStopTheServer) {
+  std::unique_ptr<testing::FaultStore> faults;
+  options_.wrap_store = [&faults](store::LmdbStore* store) {
+    faults = std::make_unique<testing::FaultStore>(store);
+    faults->fail_purge = true;
+    return faults.get();
+  };
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<CaServer> server,
+                       CaServer::Start(options_, &clock_, pki::SystemRandom()));
+  EXPECT_EQ(server->metrics().join_token_purges().Value("error"), 1);
+  EXPECT_EQ(server->metrics().join_token_purges().Value("ok"), 0);
+  // Tried again at the next purge.
+  EXPECT_EQ(server->next_join_token_purge(),
+            clock_.Now() + kJoinTokenPurgeInterval);
+  server.reset();  // before the store wrapper goes
 }
 
 TEST_F(CaServerTest, ReportsTheRealPortsAndTheReadyLine) {
