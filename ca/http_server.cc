@@ -131,6 +131,12 @@ void HttpServer::Route() {
   s.set_read_timeout(10);
   s.set_write_timeout(10);
   s.set_keep_alive_timeout(5);
+  // One request per connection. cpp-httplib 0.11's stop() waits for each
+  // idle keep-alive connection until its keep-alive timeout runs out, so a
+  // scraper's open connection would hold the daemon's shutdown for 5 s.
+  // The clients here (scrapers, CRL and OCSP fetches) ask now and then; a
+  // new connection for each costs them nothing that matters.
+  s.set_keep_alive_max_count(1);
 
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     SendText(res, 200, "ok\n");

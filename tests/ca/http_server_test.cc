@@ -2,6 +2,12 @@
 // through the Authority, answers checked with curl and the openssl CLI.
 #include "ca/http_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <memory>
 #include <string>
 
@@ -102,6 +108,45 @@ TEST(HttpServerStopTest, StopsRightAfterStartEveryTime) {
                          HttpServer::Start("127.0.0.1:0", context));
     server->Stop();
   }
+}
+
+// A connection left open after its answer would hold Stop() until
+// httplib's keep-alive timeout: each is closed after one answer.
+TEST(HttpServerStopTest, ClosesEachConnectionAfterItsAnswer) {
+  HttpServerContext context;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<HttpServer> server,
+                       HttpServer::Start("127.0.0.1:0", context));
+  const int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+            0);
+  const std::string request =
+      "GET /healthz HTTP/1.1\r\nHost: ca\r\nConnection: keep-alive\r\n\r\n";
+  ASSERT_EQ(send(sock, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  // Everything up to the end of the stream: the server closes it.
+  std::string answer;
+  bool closed = false;
+  while (true) {
+    pollfd p{sock, POLLIN, 0};
+    if (poll(&p, 1, 10000) <= 0) break;  // no end within 10 s
+    char buf[1024];
+    const ssize_t n = recv(sock, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      closed = n == 0;
+      break;
+    }
+    answer.append(buf, n);
+  }
+  close(sock);
+  EXPECT_THAT(answer, ::testing::StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(answer, HasSubstr("Connection: close\r\n"));
+  EXPECT_THAT(answer, ::testing::EndsWith("ok\n"));
+  EXPECT_TRUE(closed) << answer;
 }
 
 TEST_F(HttpServerTest, OcspSaysRevokedWithTimeAndReason) {
