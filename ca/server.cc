@@ -1,5 +1,6 @@
 #include "ca/server.h"
 
+#include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
@@ -43,6 +44,20 @@ void Notify(const char* state) {
   const absl::Status status = SdNotify(state);
   if (!status.ok()) LogWarning("sd_notify failed", {{"error", std::string(status.message())}});
 }
+
+// Shuts down and destroys a completion queue of gRPC's C API, taking the
+// events still queued. REQUIRES: every operation notifying it completed.
+struct ShutdownQueueDeleter {
+  void operator()(grpc_completion_queue* queue) const {
+    grpc_completion_queue_shutdown(queue);
+    while (grpc_completion_queue_next(queue,
+                                      gpr_inf_future(GPR_CLOCK_REALTIME),
+                                      nullptr)
+               .type != GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(queue);
+  }
+};
 
 }  // namespace
 
@@ -182,6 +197,13 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              10 * 1000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(calls_.Factory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   grpc_ = builder.BuildAndStart();
   if (grpc_ == nullptr || grpc_port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -306,9 +328,7 @@ void CaServer::Shutdown(absl::Duration drain) {
       health->SetServingStatus(false);
     }
     node_service_->StopWatches();
-    grpc_->Shutdown(std::chrono::system_clock::now() +
-                    absl::ToChronoMilliseconds(drain));
-    grpc_->Wait();
+    StopGrpc(drain);
   }
   {
     absl::MutexLock lock(&mu_);
@@ -318,6 +338,30 @@ void CaServer::Shutdown(absl::Duration drain) {
   if (http_ != nullptr) http_->Stop();
   pool_.reset();  // every call has finished: runs nothing more
   if (grpc_ != nullptr) LogInfo("stopped", {{"grpc", grpc_address()}});
+}
+
+void CaServer::StopGrpc(absl::Duration drain) {
+  // gRPC's shutdown, started without waiting for it: the listener closes,
+  // calls not yet started are refused, and every connection gets a GOAWAY.
+  // From here on the number of calls in flight only goes down. (The C API,
+  // as grpc::Server::Shutdown uses it; its notification comes on `queue`.)
+  std::unique_ptr<grpc_completion_queue, ShutdownQueueDeleter> queue(
+      grpc_completion_queue_create_for_next(nullptr));
+  grpc_server_shutdown_and_notify(grpc_->c_server(), queue.get(), nullptr);
+  // grpc::Server::Shutdown(deadline) alone would return only once every
+  // client has closed its connection, which a client that is not polling it
+  // does seconds later (ca/in_flight_calls.h). What needs draining is the
+  // calls: once none is left, close the connections.
+  if (!calls_.AwaitNone(drain)) {
+    LogWarning("drain time is up; cancelling the calls still in flight",
+               {{"calls", absl::StrCat(calls_.count())},
+                {"drain", absl::FormatDuration(drain)}});
+  }
+  grpc_server_cancel_all_calls(grpc_->c_server());
+  // Nothing is left to wait for: this finishes gRPC's own bookkeeping, and
+  // the shutdown, so `queue` holds its notification when it is destroyed.
+  grpc_->Shutdown(std::chrono::system_clock::now());
+  grpc_->Wait();
 }
 
 absl::Status Serve(const ServeOptions& options, absl::Duration drain) {

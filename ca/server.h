@@ -39,6 +39,7 @@
 #include "ca/data_dir.h"
 #include "ca/grpc_service.h"
 #include "ca/http_server.h"
+#include "ca/in_flight_calls.h"
 #include "ca/metrics.h"
 #include "ca/server_tls.h"
 #include "ca/worker_pool.h"
@@ -99,7 +100,9 @@ class CaServer {
 
   // Stops accepting, reports NOT_SERVING on health, ends WatchUpdates
   // streams, waits up to `drain` for calls in flight (then cancels them),
-  // stops the HTTP listener and the background thread. Idempotent.
+  // closes the gRPC connections (once no call is in flight, without
+  // waiting for clients to close them), stops the HTTP listener and the
+  // background thread. Idempotent.
   void Shutdown(absl::Duration drain);
 
   Authority& authority() { return *authority_; }
@@ -115,6 +118,8 @@ class CaServer {
  private:
   CaServer(Clock* clock, pki::Random* random) : clock_(clock), random_(random) {}
   absl::Status StartImpl(const ServeOptions& options);
+  // The gRPC part of Shutdown, after the streams were ended.
+  void StopGrpc(absl::Duration drain);
   // The background thread: server certificate renewal, token purge.
   void BackgroundLoop();
   // One purge of expired join tokens, counted in the metrics.
@@ -137,6 +142,8 @@ class CaServer {
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<NodeServiceImpl> node_service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
+  // Every call of grpc_; outlives it.
+  InFlightCalls calls_;
   std::unique_ptr<grpc::Server> grpc_;
   std::string grpc_host_;
   int grpc_port_ = 0;

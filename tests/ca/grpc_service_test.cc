@@ -14,12 +14,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ca/config.h"
@@ -37,6 +39,7 @@
 #include "pki/random.h"
 #include "rotor/v1/ca.grpc.pb.h"
 #include "tests/ca/fault_store.h"
+#include "tests/testing/process.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_ca.h"
@@ -1044,6 +1047,45 @@ TEST_F(GrpcServiceTest, ShutdownEndsOpenStreams) {
   ASSERT_TRUE(ended.has_value());
   EXPECT_THAT(*ended, StatusIs(absl::StatusCode::kUnavailable,
                                HasSubstr("shutting down")));
+}
+
+TEST_F(GrpcServiceTest, ShutdownLetsACallInFlightFinish) {
+  ASSERT_OK_AND_ASSIGN(std::string token, CreateToken("web-1"));
+  ASSERT_OK_AND_ASSIGN(pki::PrivateKey key,
+                       pki::PrivateKey::Generate(pki::KeyType::kEcP256));
+  ASSERT_OK_AND_ASSIGN(std::string csr, NodeCsr(key));
+  // The Attest call stops inside the store until released.
+  absl::Notification entered;
+  absl::Notification release;
+  fault_store_->before_consume = [&] {
+    entered.Notify();
+    release.WaitForNotification();
+  };
+  absl::StatusOr<v1::AttestResponse> attested;
+  std::thread attest([&] {
+    v1::AttestRequest request;
+    request.set_join_token(token);
+    request.set_csr_der(csr);
+    attested =
+        Call(*anonymous_stub_, &v1::NodeService::Stub::Attest, request);
+  });
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+
+  std::thread stop([&] { server_->Shutdown(absl::Seconds(30)); });
+  // Once the server refuses new calls, the one in flight is let go.
+  auto refuses_new_calls = [&] {
+    auto stub = v1::NodeService::NewStub(Connect(std::nullopt));
+    return !Call(*stub, &v1::NodeService::Stub::GetBundle,
+                 v1::GetBundleRequest())
+                .ok();
+  };
+  EXPECT_TRUE(rotor::testing::WaitFor(refuses_new_calls, absl::Seconds(10)));
+  release.Notify();
+  attest.join();
+  stop.join();
+  // It was answered, not cancelled by the end of the drain.
+  ASSERT_OK(attested.status());
+  EXPECT_EQ(attested->node().der_size(), 2);
 }
 
 // 2,000 streams at once: 50 nodes with 40 streams each, every stream on the
