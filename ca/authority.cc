@@ -261,13 +261,14 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(
   s.attest_limit = std::make_unique<ConcurrencyLimiter>(
       config.rate_limit.attest_concurrency_per_source);
 
+  // Read once at start-up: the revoked set, and the first CRL from the
+  // same list.
   ROTOR_ASSIGN_OR_RETURN(std::vector<pki::RevokedCertificate> revoked,
                          store->ListRevoked(absl::InfinitePast()));
+  const size_t revoked_count = revoked.size();
   {
     absl::MutexLock lock(&s.revoked_mu);
-    for (pki::RevokedCertificate& r : revoked) {
-      s.revoked.insert(std::move(r.serial));
-    }
+    for (const pki::RevokedCertificate& r : revoked) s.revoked.insert(r.serial);
   }
 
   CrlPublisher::Options crl_options;
@@ -276,14 +277,14 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(
       s.crl, CrlPublisher::Create(
                  s.issuer->signer(),
                  s.root_signer.has_value() ? &*s.root_signer : nullptr, store,
-                 clock, &s.hub, crl_options));
+                 clock, &s.hub, crl_options, std::move(revoked)));
   LogInfo("authority ready",
           {{"trust_domain", config.trust_domain},
            {"intermediate", s.issuer->certificate().Subject()},
            {"intermediate_not_after",
             TimeText(s.issuer->certificate().NotAfter())},
            {"root_key", s.root_key.has_value() ? "yes" : "no"},
-           {"revoked", absl::StrCat(revoked.size())}});
+           {"revoked", absl::StrCat(revoked_count)}});
   return authority;
 }
 

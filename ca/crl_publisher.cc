@@ -27,7 +27,8 @@ CrlPublisher::CrlPublisher(const pki::Signer& intermediate,
 absl::StatusOr<std::unique_ptr<CrlPublisher>> CrlPublisher::Create(
     const pki::Signer& intermediate, const pki::Signer* root,
     store::CertificateStore* store, Clock* clock, UpdateHub* hub,
-    const Options& options) {
+    const Options& options,
+    std::optional<std::vector<pki::RevokedCertificate>> all_revoked) {
   if (options.validity <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("CRL validity must be positive, got ",
@@ -35,7 +36,8 @@ absl::StatusOr<std::unique_ptr<CrlPublisher>> CrlPublisher::Create(
   }
   std::unique_ptr<CrlPublisher> publisher(
       new CrlPublisher(intermediate, root, store, clock, hub, options));
-  ROTOR_RETURN_IF_ERROR(publisher->RebuildNow());
+  ROTOR_RETURN_IF_ERROR(publisher->Rebuild(
+      all_revoked.has_value() ? &*all_revoked : nullptr));
   if (options.start_worker) {
     publisher->worker_ = std::thread([p = publisher.get()] { p->WorkerLoop(); });
   }
@@ -60,11 +62,20 @@ void CrlPublisher::Trigger() {
   pending_ = true;
 }
 
-absl::StatusOr<CrlSet> CrlPublisher::Build() {
+absl::StatusOr<CrlSet> CrlPublisher::Build(
+    const std::vector<pki::RevokedCertificate>* all_revoked) {
   const absl::Time now = clock_->Now();
+  const absl::Time expired_before = now - kExpiredGrace;
   ROTOR_ASSIGN_OR_RETURN(uint64_t number, store_->NextCrlNumber());
-  ROTOR_ASSIGN_OR_RETURN(std::vector<pki::RevokedCertificate> revoked,
-                         store_->ListRevoked(now - kExpiredGrace));
+  std::vector<pki::RevokedCertificate> revoked;
+  if (all_revoked != nullptr) {
+    // What ListRevoked(expired_before) returns, in the same order.
+    for (const pki::RevokedCertificate& r : *all_revoked) {
+      if (r.not_after > expired_before) revoked.push_back(r);
+    }
+  } else {
+    ROTOR_ASSIGN_OR_RETURN(revoked, store_->ListRevoked(expired_before));
+  }
   // thisUpdate is backdated like certificates' notBefore, so a relying
   // party whose clock is a little behind does not find a fresh CRL "not yet
   // valid" (and refuse every client, as nginx would).
@@ -91,9 +102,12 @@ absl::StatusOr<CrlSet> CrlPublisher::Build() {
   return set;
 }
 
-absl::Status CrlPublisher::RebuildNow() {
+absl::Status CrlPublisher::RebuildNow() { return Rebuild(nullptr); }
+
+absl::Status CrlPublisher::Rebuild(
+    const std::vector<pki::RevokedCertificate>* all_revoked) {
   absl::MutexLock build_lock(&build_mu_);
-  absl::StatusOr<CrlSet> set = Build();
+  absl::StatusOr<CrlSet> set = Build(all_revoked);
   if (!set.ok()) {
     LogError("CRL rebuild failed", {{"error", std::string(set.status().message())},
                                     {"outcome", absl::StatusCodeToString(

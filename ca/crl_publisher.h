@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -30,6 +31,7 @@
 #include "ca/authority.h"
 #include "ca/update_hub.h"
 #include "pki/certificate.h"
+#include "pki/revocation.h"
 #include "store/store.h"
 #include "util/clock.h"
 
@@ -53,10 +55,18 @@ class CrlPublisher {
   // starts the worker. Fails with the store's or BuildCrl's error.
   // `intermediate`, `root` (may be null: no root key), `store`, `clock` and
   // `hub` must outlive the publisher.
+  //
+  // `all_revoked`, when given, is every revoked certificate as
+  // store->ListRevoked(absl::InfinitePast()) has just returned it (the
+  // Authority reads it at start-up anyway): the first CRLs are built from
+  // it, leaving out what ListRevoked(now - kExpiredGrace) would, instead of
+  // reading the store a second time. Later rebuilds read the store.
   static absl::StatusOr<std::unique_ptr<CrlPublisher>> Create(
       const pki::Signer& intermediate, const pki::Signer* root,
       store::CertificateStore* store, Clock* clock, UpdateHub* hub,
-      const Options& options);
+      const Options& options,
+      std::optional<std::vector<pki::RevokedCertificate>> all_revoked =
+          std::nullopt);
 
   // Stops the worker (waiting for a rebuild in progress).
   ~CrlPublisher();
@@ -87,7 +97,11 @@ class CrlPublisher {
                store::CertificateStore* store, Clock* clock, UpdateHub* hub,
                const Options& options);
 
-  absl::StatusOr<CrlSet> Build();
+  // RebuildNow, with the revoked certificates from `all_revoked` (every one
+  // of them; see Create) or, when null, from the store.
+  absl::Status Rebuild(const std::vector<pki::RevokedCertificate>* all_revoked);
+  absl::StatusOr<CrlSet> Build(
+      const std::vector<pki::RevokedCertificate>* all_revoked);
   void WorkerLoop();
 
   const pki::Signer intermediate_;

@@ -41,6 +41,9 @@ struct RevokedCertificate {
   std::string serial;  // canonical hex (pki/serial.h)
   absl::Time revoked_at;
   RevocationReason reason = RevocationReason::kUnspecified;
+  // The certificate's own notAfter. Not written into a CRL; it lets the CA
+  // leave out certificates long expired (RFC 5280 5.1.2.6).
+  absl::Time not_after = absl::InfiniteFuture();
 };
 
 }  // namespace rotor::pki

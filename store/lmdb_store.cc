@@ -976,7 +976,8 @@ absl::StatusOr<std::vector<pki::RevokedCertificate>> LmdbStore::ListRevoked(
                              DecodeCertificate(*value));
       if (record.revoked && record.not_after > not_after_after) {
         result.push_back(pki::RevokedCertificate{
-            record.serial, record.revoked_at, record.revocation_reason});
+            record.serial, record.revoked_at, record.revocation_reason,
+            record.not_after});
       }
       ROTOR_ASSIGN_OR_RETURN(found, it.Next());
     }

@@ -210,9 +210,9 @@ class CertificateStore {
       absl::string_view actor) = 0;
 
   // Every revoked certificate whose not_after is after `not_after_after`, in
-  // serial order, for building a CRL. Pass absl::InfinitePast() for all;
-  // a CRL may leave out certificates that expired (RFC 5280 5.1.2.6), so the
-  // CA passes `now` minus a grace period.
+  // serial order (each with its not_after), for building a CRL. Pass
+  // absl::InfinitePast() for all; a CRL may leave out certificates that
+  // expired (RFC 5280 5.1.2.6), so the CA passes `now` minus a grace period.
   virtual absl::StatusOr<std::vector<pki::RevokedCertificate>> ListRevoked(
       absl::Time not_after_after) = 0;
 

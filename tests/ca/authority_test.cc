@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "pki/csr.h"
 #include "pki/key.h"
+#include "pki/ssl_ptr.h"
 #include "pki/verify.h"
 #include "store/lmdb_store.h"
 #include "tests/ca/fault_store.h"
@@ -556,6 +557,47 @@ TEST_F(AuthorityTest, RevocationSurvivesARestart) {
   EXPECT_THAT(authority_->AuthenticateNode(node),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("was revoked")));
+}
+
+TEST_F(AuthorityTest, CreateReadsTheRevokedCertificatesOnce) {
+  // An admin credential, revoked, that expired two days before the restart:
+  // still refused (from the revoked set), no longer on the CRL.
+  store::CertificateRecord admin;
+  admin.serial = "ad1";
+  admin.der = "der";
+  admin.spiffe_id = "spiffe://example.org/rotor/admin/old";
+  admin.not_before = kStart - absl::Hours(1);
+  admin.not_after = kStart + absl::Hours(1);
+  admin.kind = store::CertificateKind::kAdmin;
+  ASSERT_OK(store_->PutCertificate(admin));
+  ASSERT_OK(authority_->RevokeCertificate(kAdmin, "ad1", "").status());
+  Caller node = AttestNode("web-1");
+  ASSERT_OK(authority_->RevokeCertificate(kAdmin, node.serial, "").status());
+
+  authority_.reset();
+  clock_.Advance(absl::Hours(49));
+  store_->list_revoked_calls = 0;
+  ASSERT_OK_AND_ASSIGN(authority_,
+                       Authority::Create(KeysOf(*ca_), config_, store_.get(),
+                                         &clock_, &random_));
+  EXPECT_EQ(store_->list_revoked_calls, 1);
+  EXPECT_THAT(authority_->AuthorizeAdmin(
+                  Caller{admin.spiffe_id, "ad1", "ipv4:10.0.0.9:1"}),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       "admin certificate ad1 was revoked"));
+  EXPECT_THAT(authority_->AuthenticateNode(node),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("was revoked")));
+  // The node certificate (24 h) expired 25 h ago, the admin one 48 h ago:
+  // both past the CRL's grace, so the first CRL lists neither.
+  const CrlSet crl = authority_->GetCrl();
+  ASSERT_FALSE(crl.der.empty());
+  const auto* p = reinterpret_cast<const unsigned char*>(crl.der[0].data());
+  pki::SslPtr<X509_CRL> parsed(
+      d2i_X509_CRL(nullptr, &p, static_cast<long>(crl.der[0].size())));
+  ASSERT_NE(parsed, nullptr);
+  STACK_OF(X509_REVOKED)* entries = X509_CRL_get_REVOKED(parsed.get());
+  EXPECT_TRUE(entries == nullptr || sk_X509_REVOKED_num(entries) == 0);
 }
 
 // --- SignWorkload ---

@@ -173,6 +173,37 @@ TEST_F(CrlPublisherTest, LeavesOutCertificatesExpiredPastTheGrace) {
   EXPECT_EQ(Serials(crl.get()), (std::vector<std::string>{"bb", "cc"}));
 }
 
+TEST_F(CrlPublisherTest, FirstCrlComesFromTheListGivenAtCreate) {
+  StoreRevoked("a1", kStart + absl::Hours(1));
+  // Expired exactly the grace ago: left out, as ListRevoked leaves it out.
+  StoreRevoked("b2", kStart - CrlPublisher::kExpiredGrace);
+  StoreRevoked("c3", kStart - CrlPublisher::kExpiredGrace + absl::Seconds(1));
+  ASSERT_OK_AND_ASSIGN(std::vector<pki::RevokedCertificate> all,
+                       store_->ListRevoked(absl::InfinitePast()));
+  ASSERT_THAT(all, SizeIs(3));
+  const int reads = store_->list_revoked_calls;
+
+  CrlPublisher::Options options;
+  options.start_worker = false;
+  signer_.emplace(ca_->signer());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<CrlPublisher> publisher,
+                       CrlPublisher::Create(*signer_, nullptr, store_.get(),
+                                            &clock_, &hub_, options, all));
+  // Built without reading the store's revoked certificates again, with what
+  // reading them would have given.
+  EXPECT_EQ(store_->list_revoked_calls, reads);
+  pki::SslPtr<X509_CRL> first = ParseCrl(publisher->Current().der[0]);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(Serials(first.get()), (std::vector<std::string>{"a1", "c3"}));
+
+  // Later rebuilds read the store.
+  ASSERT_OK(publisher->RebuildNow());
+  EXPECT_EQ(store_->list_revoked_calls, reads + 1);
+  pki::SslPtr<X509_CRL> second = ParseCrl(publisher->Current().der[0]);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(Serials(second.get()), Serials(first.get()));
+}
+
 TEST_F(CrlPublisherTest, PublishesEachNewCrlToTheHub) {
   auto sub = hub_.Subscribe("web-1", nullptr);
   std::unique_ptr<CrlPublisher> publisher = Make();

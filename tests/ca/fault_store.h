@@ -22,6 +22,8 @@ class FaultStore final : public store::CertificateStore {
   std::atomic<bool> fail_put{false};
   std::atomic<bool> fail_crl_number{false};
   std::atomic<bool> fail_purge{false};
+  // How many times ListRevoked was called.
+  std::atomic<int> list_revoked_calls{0};
   // While set, PutCertificate fails as a full store does (ResourceExhausted).
   std::atomic<bool> full{false};
   // Runs at the start of ConsumeJoinToken (to act while an Attest is in
@@ -56,6 +58,7 @@ class FaultStore final : public store::CertificateStore {
   }
   absl::StatusOr<std::vector<pki::RevokedCertificate>> ListRevoked(
       absl::Time not_after_after) override {
+    ++list_revoked_calls;
     return inner_->ListRevoked(not_after_after);
   }
   absl::StatusOr<uint64_t> NextCrlNumber() override {

@@ -437,6 +437,7 @@ TEST_P(LmdbStoreTest, RevokeMarksTheRecordAndAuditsInTheSameStep) {
   EXPECT_EQ(crl[0].serial, "ab");
   EXPECT_EQ(crl[0].revoked_at, when);
   EXPECT_EQ(crl[0].reason, pki::RevocationReason::kKeyCompromise);
+  EXPECT_EQ(crl[0].not_after, MakeRecord("ab", "web-1").not_after);
 }
 
 TEST_P(LmdbStoreTest, RevokeOfUnknownSerialIsNotFoundAndWritesNothing) {
