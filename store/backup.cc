@@ -135,14 +135,16 @@ namespace {
 
 // Replays `redo_log` onto the LMDB file `path` (a fresh copy, not in use).
 absl::Status ReplayOntoCopy(const std::string& path,
-                            const std::vector<RedoRecord>& redo_log) {
-  if (redo_log.empty()) return absl::OkStatus();
+                            const RedoLogContents& redo_log) {
+  if (redo_log.records.empty()) return absl::OkStatus();
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     return PosixError(errno, absl::StrCat("cannot stat ", path));
   }
   size_t log_bytes = 0;
-  for (const RedoRecord& record : redo_log) log_bytes += record.payload.size();
+  for (const RedoRecord& record : redo_log.records) {
+    log_bytes += record.payload.size();
+  }
   // Room for the copy and for what the log adds, with B-tree overhead.
   const size_t map_size =
       static_cast<size_t>(st.st_size) * 2 + log_bytes * 8 + (size_t{64} << 20);
@@ -161,7 +163,7 @@ absl::Status ReplayOntoCopy(const std::string& path,
 }  // namespace
 
 absl::Status CopyEnvToFile(MDB_env* env, const std::string& out_file,
-                           const std::vector<RedoRecord>& redo_log) {
+                           const RedoLogContents& redo_log) {
   if (PathExists(out_file)) {
     return absl::AlreadyExistsError(
         absl::StrCat(out_file, " already exists; refusing to overwrite it"));
@@ -201,7 +203,7 @@ absl::Status BackupStore(const std::string& store_dir,
   }
   // The log before the copy: see backup.h for why this order.
   ROTOR_ASSIGN_OR_RETURN(
-      std::vector<RedoRecord> redo_log,
+      RedoLogContents redo_log,
       ReadRedoLog(JoinPath(store_dir, LmdbStore::kRedoLogName)));
   // Read-only, sharing the lock file with a running CA; map size 0 adopts
   // the store's own.

@@ -61,7 +61,7 @@ absl::Status RestoreStore(const std::string& backup_file,
 // (the store's redo log, read before the copy began) that follow the copy's
 // last checkpoint. Used by LmdbStore::Backup and BackupStore.
 absl::Status CopyEnvToFile(MDB_env* env, const std::string& out_file,
-                           const std::vector<RedoRecord>& redo_log = {});
+                           const RedoLogContents& redo_log = {});
 
 }  // namespace rotor::store
 

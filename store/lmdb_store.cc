@@ -1,6 +1,7 @@
 #include "store/lmdb_store.h"
 
 #include <fnmatch.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -409,6 +410,18 @@ absl::Status LmdbStore::InitializeOnce() {
     ROTOR_RETURN_IF_ERROR(txn.Put(tables_.meta, kSchemaVersionKey,
                                   EncodeCounter(kSchemaVersion)));
   }
+  ROTOR_ASSIGN_OR_RETURN(std::optional<absl::string_view> id,
+                         txn.Get(tables_.meta, kStoreIdKey));
+  if (id.has_value()) {
+    store_id_ = std::string(*id);
+  } else {
+    store_id_.assign(16, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(store_id_.data()),
+                   static_cast<int>(store_id_.size())) != 1) {
+      return absl::InternalError("cannot draw a store id from the CSPRNG");
+    }
+    ROTOR_RETURN_IF_ERROR(txn.Put(tables_.meta, kStoreIdKey, store_id_));
+  }
   return txn.Commit();
 }
 
@@ -514,9 +527,21 @@ absl::StatusOr<bool> LmdbStore::TryBatch(
 
 // --- The redo log ---
 
-absl::StatusOr<uint64_t> LmdbStore::ReplayRedoLog(
-    LmdbTxn& txn, const Tables& tables, const std::vector<RedoRecord>& log,
-    absl::string_view where) {
+absl::StatusOr<uint64_t> LmdbStore::ReplayRedoLog(LmdbTxn& txn,
+                                                  const Tables& tables,
+                                                  const RedoLogContents& log,
+                                                  absl::string_view where) {
+  if (log.records.empty()) return 0;
+  ROTOR_ASSIGN_OR_RETURN(std::optional<absl::string_view> id,
+                         txn.Get(tables.meta, kStoreIdKey));
+  if (!id.has_value() || *id != log.store_id) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the redo log in ", where, " belongs to another store (id ",
+        absl::BytesToHexString(log.store_id), ", this store's is ",
+        id.has_value() ? absl::BytesToHexString(*id) : "none",
+        "): it was left beside a data.mdb it does not belong to; move ",
+        kRedoLogName, " away if this data.mdb is the store you want"));
+  }
   ROTOR_ASSIGN_OR_RETURN(std::optional<absl::string_view> value,
                          txn.Get(tables.meta, kRedoSeqKey));
   uint64_t last = 0;
@@ -525,7 +550,7 @@ absl::StatusOr<uint64_t> LmdbStore::ReplayRedoLog(
   }
   const std::vector<MDB_dbi> list = TableList(tables);
   uint64_t replayed = 0;
-  for (const RedoRecord& record : log) {
+  for (const RedoRecord& record : log.records) {
     if (record.seq <= last) continue;
     if (record.seq != last + 1) {
       return absl::DataLossError(absl::StrCat(
@@ -556,7 +581,7 @@ absl::StatusOr<uint64_t> LmdbStore::ReplayRedoLog(
 
 absl::Status LmdbStore::RecoverFromRedoLog() {
   const std::string path = JoinPath(dir_, kRedoLogName);
-  ROTOR_ASSIGN_OR_RETURN(std::vector<RedoRecord> log, ReadRedoLog(path));
+  ROTOR_ASSIGN_OR_RETURN(RedoLogContents log, ReadRedoLog(path));
   uint64_t replayed = 0;
   uint64_t last = 0;
   while (true) {
@@ -586,7 +611,7 @@ absl::Status LmdbStore::RecoverFromRedoLog() {
     redo_stats_.replayed_batches = replayed;
   }
   // Everything the log held is in LMDB now: it starts again.
-  ROTOR_ASSIGN_OR_RETURN(redo_log_, RedoLog::Open(path, last + 1));
+  ROTOR_ASSIGN_OR_RETURN(redo_log_, RedoLog::Open(path, store_id_, last + 1));
   return absl::OkStatus();
 }
 
@@ -682,8 +707,7 @@ absl::Status LmdbStore::CheckpointOrRebuild() {
 
 absl::Status LmdbStore::RebuildFromRedoLog() {
   open_txn_.reset();
-  ROTOR_ASSIGN_OR_RETURN(std::vector<RedoRecord> log,
-                         ReadRedoLog(redo_log_->path()));
+  ROTOR_ASSIGN_OR_RETURN(RedoLogContents log, ReadRedoLog(redo_log_->path()));
   while (true) {
     absl::StatusOr<LmdbTxn> rebuilt = [&]() -> absl::StatusOr<LmdbTxn> {
       ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env_.get()));
@@ -703,7 +727,7 @@ absl::Status LmdbStore::RebuildFromRedoLog() {
       return txn;
     }();
     if (rebuilt.ok()) {
-      for (const RedoRecord& record : log) MarkDirty(record.payload);
+      for (const RedoRecord& record : log.records) MarkDirty(record.payload);
       open_txn_.emplace(*std::move(rebuilt));
       return absl::OkStatus();
     }

@@ -206,6 +206,9 @@ class LmdbStore final : public CertificateStore {
   static constexpr const char* kRedoSeqKey = "redo_seq";
   // The redo log's file name in the store's folder.
   static constexpr const char* kRedoLogName = "redo.log";
+  // 16 random bytes made when the store is created; its redo log carries
+  // them.
+  static constexpr const char* kStoreIdKey = "store_id";
 
   // Opens every table in `txn`; with MDB_CREATE in `flags`, creates the
   // missing ones.
@@ -214,11 +217,13 @@ class LmdbStore final : public CertificateStore {
   // Replays onto `txn` (a write transaction of a store's environment whose
   // tables are `tables`) the records of `log` that follow the batch the
   // environment last recorded, and records the new last batch. Returns the
-  // number of batches replayed. DataLoss if the log is missing batches
+  // number of batches replayed. FailedPrecondition, changing nothing, if
+  // the log belongs to another store; DataLoss if it is missing batches
   // that follow the store's last one while holding later ones.
-  static absl::StatusOr<uint64_t> ReplayRedoLog(
-      LmdbTxn& txn, const Tables& tables,
-      const std::vector<RedoRecord>& log, absl::string_view where);
+  static absl::StatusOr<uint64_t> ReplayRedoLog(LmdbTxn& txn,
+                                                const Tables& tables,
+                                                const RedoLogContents& log,
+                                                absl::string_view where);
 
   // The schema version recorded in the environment `txn` reads, or
   // std::nullopt if it has none (a new store). Opens no table for writing.
@@ -322,6 +327,7 @@ class LmdbStore final : public CertificateStore {
   RedoBatch redo_ ABSL_GUARDED_BY(write_mu_);
   // Every table, in the order the redo log numbers them.
   std::vector<MDB_dbi> table_list_;
+  std::string store_id_;  // kStoreIdKey
 
   // What writes not yet checkpointed changed: a mask of TableBit()s and
   // the serials of the certificates.

@@ -10,10 +10,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "util/file.h"
+#include "util/status_macros.h"
 
 namespace rotor::store {
 namespace {
 
+constexpr absl::string_view kFileMagic = "ROTORLOG";
+constexpr uint32_t kFileVersion = 1;
+constexpr uint32_t kStoreIdBytes = 16;
 constexpr uint32_t kMagic = 0x474f4c52;  // "RLOG" read as little-endian
 constexpr size_t kHeaderBytes = 24;
 // A batch of max_batch_size certificates is a few MiB; anything claiming
@@ -124,9 +128,17 @@ absl::Status RedoBatch::ForEach(
 
 // --- Reading ---
 
-std::vector<RedoRecord> ParseRedoLog(absl::string_view contents) {
-  std::vector<RedoRecord> records;
-  size_t at = 0;
+RedoLogContents ParseRedoLog(absl::string_view contents) {
+  RedoLogContents log;
+  if (contents.size() < kRedoLogHeaderBytes ||
+      contents.substr(0, kFileMagic.size()) != kFileMagic ||
+      GetU32(contents.data() + 8) != kFileVersion ||
+      GetU32(contents.data() + 12) != kStoreIdBytes) {
+    return log;
+  }
+  log.store_id = std::string(contents.substr(16, kStoreIdBytes));
+  std::vector<RedoRecord>& records = log.records;
+  size_t at = kRedoLogHeaderBytes;
   while (contents.size() - at >= kHeaderBytes) {
     absl::string_view header = contents.substr(at, kHeaderBytes);
     if (GetU32(header.data()) != kMagic) break;
@@ -143,12 +155,12 @@ std::vector<RedoRecord> ParseRedoLog(absl::string_view contents) {
     records.push_back(RedoRecord{seq, std::string(payload)});
     at += kHeaderBytes + length;
   }
-  return records;
+  return log;
 }
 
-absl::StatusOr<std::vector<RedoRecord>> ReadRedoLog(const std::string& path) {
+absl::StatusOr<RedoLogContents> ReadRedoLog(const std::string& path) {
   absl::StatusOr<std::string> contents = ReadFile(path, size_t{4} << 30);
-  if (absl::IsNotFound(contents.status())) return std::vector<RedoRecord>{};
+  if (absl::IsNotFound(contents.status())) return RedoLogContents{};
   if (!contents.ok()) {
     return absl::Status(contents.status().code(),
                         absl::StrCat("cannot read the store's redo log: ",
@@ -159,21 +171,32 @@ absl::StatusOr<std::vector<RedoRecord>> ReadRedoLog(const std::string& path) {
 
 // --- Writing ---
 
-absl::StatusOr<std::unique_ptr<RedoLog>> RedoLog::Open(const std::string& path,
-                                                       uint64_t next_seq) {
+absl::StatusOr<std::unique_ptr<RedoLog>> RedoLog::Open(
+    const std::string& path, absl::string_view store_id, uint64_t next_seq) {
+  if (store_id.size() != kStoreIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a store id is ", kStoreIdBytes, " bytes, got ", store_id.size()));
+  }
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     return PosixError(errno,
                       absl::StrCat("cannot open the store's redo log ", path));
   }
-  // A new file must survive a crash before anything relies on it.
-  absl::Status synced = SyncDirectory(DirName(path));
-  if (!synced.ok()) {
-    ::close(fd);
-    return synced;
-  }
-  return std::unique_ptr<RedoLog>(
+  std::unique_ptr<RedoLog> log(
       new RedoLog(path, fd, std::max<uint64_t>(next_seq, 1)));
+  std::string header(kFileMagic);
+  PutU32(header, kFileVersion);
+  PutU32(header, kStoreIdBytes);
+  header.append(store_id.data(), store_id.size());
+  if (::pwrite(fd, header.data(), header.size(), 0) !=
+          static_cast<ssize_t>(header.size()) ||
+      ::fdatasync(fd) != 0) {
+    return PosixError(errno, absl::StrCat("cannot write the store's redo log ",
+                                          path));
+  }
+  // A new file must survive a crash before anything relies on it.
+  ROTOR_RETURN_IF_ERROR(SyncDirectory(DirName(path)));
+  return log;
 }
 
 RedoLog::~RedoLog() { ::close(fd_); }

@@ -10,7 +10,15 @@
 // sequentially) and committing LMDB only every few thousand records lets
 // the pages touched by many batches be written once.
 //
-// The log is a sequence of records, each one batch:
+// The log starts with a header naming the store it belongs to, so that a
+// log left beside another store's data file is refused, never replayed:
+//
+//   magic     8 bytes  "ROTORLOG"
+//   version   u32      1
+//   length    u32      of the store id (16)
+//   store id  16 bytes (the meta table's "store_id")
+//
+// Then a sequence of records, each one batch:
 //
 //   magic   u32  0x474f4c52 ("RLOG", little-endian)
 //   length  u32  payload bytes
@@ -19,7 +27,7 @@
 //   unused  u32  zero
 //   payload      the batch's changes (RedoBatch)
 //
-// Records are written from the start of the file; after a checkpoint (every
+// Records are written from just after the header; after a checkpoint (every
 // logged batch is in a durable LMDB commit, which records the last sequence
 // number it holds) the log starts again at offset 0 with the next sequence
 // number, overwriting the old records in place. Reading stops at the first
@@ -80,29 +88,40 @@ class RedoBatch {
   std::string bytes_;
 };
 
+// The size of the file header; the first record follows it.
+inline constexpr size_t kRedoLogHeaderBytes = 32;
+
 // One record read back from a log.
 struct RedoRecord {
   uint64_t seq = 0;
   std::string payload;
 };
 
-// The records of `contents` (a whole log file), from the start, up to the
-// first torn or out-of-sequence one.
-std::vector<RedoRecord> ParseRedoLog(absl::string_view contents);
+// What a log file holds: the id of the store it belongs to and its records.
+struct RedoLogContents {
+  std::string store_id;
+  std::vector<RedoRecord> records;
+};
 
-// Reads the log at `path`: its records as ParseRedoLog gives them; empty if
-// the file does not exist. The file may be written at the same time by
-// another process; a record being written reads as torn.
-absl::StatusOr<std::vector<RedoRecord>> ReadRedoLog(const std::string& path);
+// The store id and records of `contents` (a whole log file), from the
+// first up to the first torn or out-of-sequence one. A file without a
+// valid header holds nothing.
+RedoLogContents ParseRedoLog(absl::string_view contents);
+
+// Reads the log at `path` as ParseRedoLog does; empty if the file does not
+// exist. The file may be written at the same time by another process; a
+// record being written reads as torn.
+absl::StatusOr<RedoLogContents> ReadRedoLog(const std::string& path);
 
 class RedoLog {
  public:
-  // Opens (creating it 0600 if missing) the log at `path` for appending.
-  // Appends start at offset 0 and number their records from `next_seq`:
-  // the caller has first replayed whatever the log held (ReadRedoLog) and
-  // made it durable elsewhere. REQUIRES: next_seq >= 1.
-  static absl::StatusOr<std::unique_ptr<RedoLog>> Open(const std::string& path,
-                                                       uint64_t next_seq);
+  // Opens (creating it 0600 if missing) the log at `path` for appending,
+  // writes its header for the store `store_id` and syncs it. Appends start
+  // after the header and number their records from `next_seq`: the caller
+  // has first replayed whatever the log held (ReadRedoLog) and made it
+  // durable elsewhere. REQUIRES: next_seq >= 1, store_id not empty.
+  static absl::StatusOr<std::unique_ptr<RedoLog>> Open(
+      const std::string& path, absl::string_view store_id, uint64_t next_seq);
   ~RedoLog();
   RedoLog(const RedoLog&) = delete;
   RedoLog& operator=(const RedoLog&) = delete;
@@ -113,15 +132,15 @@ class RedoLog {
   // the same number. Unavailable with the path and the reason.
   absl::StatusOr<uint64_t> Append(absl::string_view payload);
 
-  // Starts again at offset 0: every record so far is durable elsewhere.
-  // Sequence numbers go on from where they were.
-  void Restart() { offset_ = 0; }
+  // Starts again after the header: every record so far is durable
+  // elsewhere. Sequence numbers go on from where they were.
+  void Restart() { offset_ = kRedoLogHeaderBytes; }
 
   // The sequence number of the last record appended (next_seq - 1 before
   // the first).
   uint64_t last_seq() const { return next_seq_ - 1; }
-  // Bytes written since the last Restart (or Open).
-  uint64_t bytes() const { return offset_; }
+  // Bytes of records written since the last Restart (or Open).
+  uint64_t bytes() const { return offset_ - kRedoLogHeaderBytes; }
   const std::string& path() const { return path_; }
 
  private:
@@ -131,7 +150,7 @@ class RedoLog {
   const std::string path_;
   const int fd_;
   uint64_t next_seq_;
-  uint64_t offset_ = 0;
+  uint64_t offset_ = kRedoLogHeaderBytes;
   std::string buffer_;  // header + payload of the record being written
 };
 

@@ -1,5 +1,7 @@
 #include "store/redo_log.h"
 
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/store/test_records.h"
@@ -54,9 +57,11 @@ std::string Payload(absl::string_view key, absl::string_view value) {
   return batch.bytes();
 }
 
-std::vector<uint64_t> Seqs(const std::vector<RedoRecord>& records) {
+const std::string kStoreId = "0123456789abcdef";
+
+std::vector<uint64_t> Seqs(const RedoLogContents& log) {
   std::vector<uint64_t> seqs;
-  for (const RedoRecord& r : records) seqs.push_back(r.seq);
+  for (const RedoRecord& r : log.records) seqs.push_back(r.seq);
   return seqs;
 }
 
@@ -116,20 +121,35 @@ class RedoLogTest : public ::testing::Test {
 
   std::unique_ptr<RedoLog> Open(uint64_t next_seq) {
     absl::StatusOr<std::unique_ptr<RedoLog>> log =
-        RedoLog::Open(path_, next_seq);
+        RedoLog::Open(path_, kStoreId, next_seq);
     EXPECT_OK(log.status());
     return log.ok() ? *std::move(log) : nullptr;
   }
-  std::vector<RedoRecord> Read() {
-    absl::StatusOr<std::vector<RedoRecord>> records = ReadRedoLog(path_);
-    EXPECT_OK(records.status());
-    return records.ok() ? *records : std::vector<RedoRecord>{};
+  RedoLogContents Read() {
+    absl::StatusOr<RedoLogContents> log = ReadRedoLog(path_);
+    EXPECT_OK(log.status());
+    return log.ok() ? *log : RedoLogContents{};
   }
   std::string Contents() { return ReadFile(path_).value_or(""); }
 };
 
 TEST_F(RedoLogTest, AMissingLogReadsAsEmpty) {
-  EXPECT_THAT(Read(), IsEmpty());
+  EXPECT_THAT(Read().records, IsEmpty());
+  EXPECT_EQ(Read().store_id, "");
+}
+
+TEST_F(RedoLogTest, TheHeaderNamesTheStore) {
+  std::unique_ptr<RedoLog> log = Open(1);
+  EXPECT_EQ(Read().store_id, kStoreId);
+  EXPECT_EQ(Contents().size(), kRedoLogHeaderBytes);
+  EXPECT_EQ(Contents().substr(0, 8), "ROTORLOG");
+  // A file whose header is not ours holds nothing.
+  std::string other = Contents();
+  other[0] = 'X';
+  EXPECT_EQ(ParseRedoLog(other).store_id, "");
+  EXPECT_THAT(RedoLog::Open(path_, "short", 1),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("a store id is 16 bytes, got 5")));
 }
 
 TEST_F(RedoLogTest, RecordsReadBackInOrderWithTheirNumbers) {
@@ -137,10 +157,10 @@ TEST_F(RedoLogTest, RecordsReadBackInOrderWithTheirNumbers) {
   EXPECT_THAT(log->Append(Payload("a", "1")), IsOkAndHolds(7));
   EXPECT_THAT(log->Append(Payload("b", "2")), IsOkAndHolds(8));
   EXPECT_EQ(log->last_seq(), 8u);
-  std::vector<RedoRecord> records = Read();
-  ASSERT_THAT(Seqs(records), ElementsAre(7, 8));
-  EXPECT_EQ(records[0].payload, Payload("a", "1"));
-  EXPECT_EQ(records[1].payload, Payload("b", "2"));
+  RedoLogContents read = Read();
+  ASSERT_THAT(Seqs(read), ElementsAre(7, 8));
+  EXPECT_EQ(read.records[0].payload, Payload("a", "1"));
+  EXPECT_EQ(read.records[1].payload, Payload("b", "2"));
   // The file is created 0600.
   struct stat st;
   ASSERT_EQ(stat(path_.c_str(), &st), 0);
@@ -164,8 +184,8 @@ TEST_F(RedoLogTest, ReadingStopsAtATornRecord) {
   EXPECT_THAT(Seqs(ParseRedoLog(flipped)), ElementsAre(1));
   // A flipped byte in the first record's header stops everything.
   flipped = whole;
-  flipped[9] ^= 0x01;  // its sequence number
-  EXPECT_THAT(ParseRedoLog(flipped), IsEmpty());
+  flipped[kRedoLogHeaderBytes + 9] ^= 0x01;  // its sequence number
+  EXPECT_THAT(ParseRedoLog(flipped).records, IsEmpty());
 }
 
 TEST_F(RedoLogTest, AfterARestartOlderRecordsLeftBehindAreNotRead) {
@@ -175,6 +195,7 @@ TEST_F(RedoLogTest, AfterARestartOlderRecordsLeftBehindAreNotRead) {
   }
   log->Restart();
   EXPECT_EQ(log->bytes(), 0u);
+  EXPECT_THAT(Seqs(Read()), ElementsAre(1, 2, 3, 4, 5));  // until overwritten
   // A shorter record over the first old one: old records 2..5 stay in the
   // file behind it but are out of sequence.
   EXPECT_THAT(log->Append(Payload("new", "n")), IsOkAndHolds(6));
@@ -189,20 +210,38 @@ TEST_F(RedoLogTest, AfterARestartOlderRecordsLeftBehindAreNotRead) {
 }
 
 TEST(RedoLogFailureTest, AFailedAppendIsUnavailableAndDoesNotCount) {
-  // /dev/full takes the open and refuses every write with ENOSPC.
+  TempDir dir;
+  const std::string path = dir.Path("redo.log");
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<RedoLog> log,
-                       RedoLog::Open("/dev/full", 3));
-  EXPECT_THAT(log->Append(Payload("a", "1")),
-              StatusIs(absl::StatusCode::kUnavailable,
-                       HasSubstr("cannot write the store's redo log "
-                                 "/dev/full: No space left on device")));
+                       RedoLog::Open(path, kStoreId, 3));
+  // A file size limit just past the header: the record cannot be written
+  // (EFBIG; SIGXFSZ ignored for the test).
+  struct rlimit old_limit;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  sighandler_t old_handler = signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limit = old_limit;
+  limit.rlim_cur = kRedoLogHeaderBytes + 8;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  absl::StatusOr<uint64_t> appended = log->Append(Payload("a", "1"));
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  signal(SIGXFSZ, old_handler);
+  EXPECT_THAT(appended, StatusIs(absl::StatusCode::kUnavailable,
+                                 HasSubstr(absl::StrCat(
+                                     "cannot write the store's redo log ",
+                                     path, ": File too large"))));
   EXPECT_EQ(log->last_seq(), 2u);
   EXPECT_EQ(log->bytes(), 0u);
+  // Nothing of it reads back, and the next append takes its place.
+  ASSERT_OK_AND_ASSIGN(RedoLogContents read, ReadRedoLog(path));
+  EXPECT_THAT(read.records, IsEmpty());
+  EXPECT_THAT(log->Append(Payload("b", "2")), IsOkAndHolds(3));
+  ASSERT_OK_AND_ASSIGN(read, ReadRedoLog(path));
+  EXPECT_THAT(Seqs(read), ElementsAre(3));
 }
 
 TEST(RedoLogFailureTest, AnUnopenableLogNamesThePath) {
   TempDir dir;
-  EXPECT_THAT(RedoLog::Open(dir.Path("missing/redo.log"), 1),
+  EXPECT_THAT(RedoLog::Open(dir.Path("missing/redo.log"), kStoreId, 1),
               StatusIs(absl::StatusCode::kNotFound,
                        HasSubstr(dir.Path("missing/redo.log"))));
 }

@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "store/backup.h"
 #include "store/lmdb_store.h"
+#include "store/redo_log.h"
 #include "tests/store/test_records.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -195,12 +196,38 @@ TEST(RedoStoreTest, ATornRecordAtTheEndOfTheLogIsIgnored) {
   // Half a record after the last one: a write that was never acknowledged.
   const std::string log = dir.Path("store/redo.log");
   ASSERT_OK_AND_ASSIGN(std::string contents, ReadFile(log));
-  std::string torn = contents.substr(0, 24 + 10);  // a header and a bit
-  torn[8] = static_cast<char>(torn[8] + 100);      // a later sequence number
+  // The first record's header and a bit of its payload, numbered later.
+  std::string torn = contents.substr(kRedoLogHeaderBytes, 24 + 10);
+  torn[8] = static_cast<char>(torn[8] + 100);
   ASSERT_OK(WriteFileAtomically(log, contents + torn, 0600));
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<LmdbStore> store,
                        LmdbStore::Open(dir.Path("store"), NoCheckpoints()));
   ExpectWritten(*store, 30);
+}
+
+TEST(RedoStoreTest, ALogLeftBesideAnotherStoreIsRefusedNotReplayed) {
+  TempDir dir;
+  InChildThatCrashes([&] {
+    WriteSome(Crash(LmdbStore::Open(dir.Path("a"), NoCheckpoints())), 10);
+  });
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<LmdbStore> b,
+                         LmdbStore::Open(dir.Path("b")));
+    ASSERT_OK(b->PutCertificate(MakeRecord(SerialFor(500))));
+  }
+  // As if someone copied a data.mdb in by hand beside an old log.
+  ASSERT_OK_AND_ASSIGN(std::string a_log, ReadFile(dir.Path("a/redo.log")));
+  ASSERT_OK(WriteFileAtomically(dir.Path("b/redo.log"), a_log, 0600));
+  EXPECT_THAT(LmdbStore::Open(dir.Path("b")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("belongs to another store")));
+  // B is as it was: with the stray log moved away it opens with its one
+  // certificate, and A's writes are nowhere in it.
+  ASSERT_EQ(unlink(dir.Path("b/redo.log").c_str()), 0);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<LmdbStore> b,
+                       LmdbStore::Open(dir.Path("b")));
+  ASSERT_OK_AND_ASSIGN(StoreStats stats, b->GetStats());
+  EXPECT_EQ(stats.certificates, 1u);
 }
 
 TEST(RedoStoreTest, CheckpointsComeEveryCheckpointWrites) {
