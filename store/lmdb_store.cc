@@ -141,6 +141,32 @@ absl::Status NotWritable(const absl::Status& status) {
       absl::StrCat("the store cannot be written: ", status.message()));
 }
 
+// Applies to `txn` the writes not yet settled, counting in `applied` those
+// that changed something. A write that refuses before changing anything (a
+// duplicate serial, a used token) is settled with its status and the others
+// go on. One that fails after writing, or breaks the transaction, would
+// leave part of itself behind: it is settled and the result is false, so
+// the caller drops the transaction and runs the batch again without it. A
+// full map is an error: grow it, then run everything again.
+absl::StatusOr<bool> ApplyWrites(LmdbTxn& txn,
+                                 absl::Span<PendingWrite* const> writes,
+                                 std::vector<bool>& settled, size_t& applied) {
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (settled[i]) continue;
+    const uint64_t writes_before = txn.write_count();
+    absl::Status status = writes[i]->apply(txn);
+    if (status.ok()) {
+      if (txn.write_count() != writes_before) ++applied;
+      continue;
+    }
+    if (IsMapFull(status)) return status;
+    writes[i]->status = status;
+    settled[i] = true;
+    if (txn.write_count() != writes_before || txn.failed()) return false;
+  }
+  return true;
+}
+
 // --- Listing plans ---
 
 // How ListCertificates walks the store for a filter: which table, where to
@@ -505,20 +531,9 @@ void LmdbStore::RunBatch(absl::Span<PendingWrite* const> writes) {
 absl::StatusOr<bool> LmdbStore::TryBatch(
     absl::Span<PendingWrite* const> writes, std::vector<bool>& settled) {
   ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env_.get()));
-  for (size_t i = 0; i < writes.size(); ++i) {
-    if (settled[i]) continue;
-    const uint64_t writes_before = txn.write_count();
-    absl::Status status = writes[i]->apply(txn);
-    if (status.ok()) continue;
-    if (IsMapFull(status)) return status;  // grow the map, then all again
-    writes[i]->status = status;
-    settled[i] = true;
-    // A write that refuses before changing anything (a duplicate serial, a
-    // used token) fails alone and the others go on. One that fails after
-    // writing, or breaks the transaction, would leave part of itself behind:
-    // drop the transaction and run the batch again without it.
-    if (txn.write_count() != writes_before || txn.failed()) return false;
-  }
+  size_t applied = 0;
+  ROTOR_ASSIGN_OR_RETURN(bool whole, ApplyWrites(txn, writes, settled, applied));
+  if (!whole) return false;
   // Nothing to make durable (every write refused): no commit, no fsync.
   if (txn.write_count() == 0) return true;
   ROTOR_RETURN_IF_ERROR(txn.Commit());
@@ -526,6 +541,19 @@ absl::StatusOr<bool> LmdbStore::TryBatch(
 }
 
 // --- The redo log ---
+
+namespace {
+
+// The last redo log batch the store `txn` reads holds (0: none).
+absl::StatusOr<uint64_t> ReadRedoSeq(const LmdbTxn& txn,
+                                     const LmdbStore::Tables& tables) {
+  ROTOR_ASSIGN_OR_RETURN(std::optional<absl::string_view> value,
+                         txn.Get(tables.meta, LmdbStore::kRedoSeqKey));
+  if (!value.has_value()) return 0;
+  return DecodeCounter(*value, "redo log sequence");
+}
+
+}  // namespace
 
 absl::StatusOr<uint64_t> LmdbStore::ReplayRedoLog(LmdbTxn& txn,
                                                   const Tables& tables,
@@ -542,12 +570,7 @@ absl::StatusOr<uint64_t> LmdbStore::ReplayRedoLog(LmdbTxn& txn,
         "): it was left beside a data.mdb it does not belong to; move ",
         kRedoLogName, " away if this data.mdb is the store you want"));
   }
-  ROTOR_ASSIGN_OR_RETURN(std::optional<absl::string_view> value,
-                         txn.Get(tables.meta, kRedoSeqKey));
-  uint64_t last = 0;
-  if (value.has_value()) {
-    ROTOR_ASSIGN_OR_RETURN(last, DecodeCounter(*value, "redo log sequence"));
-  }
+  ROTOR_ASSIGN_OR_RETURN(uint64_t last, ReadRedoSeq(txn, tables));
   const std::vector<MDB_dbi> list = TableList(tables);
   uint64_t replayed = 0;
   for (const RedoRecord& record : log.records) {
@@ -589,12 +612,7 @@ absl::Status LmdbStore::RecoverFromRedoLog() {
       ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env_.get()));
       ROTOR_ASSIGN_OR_RETURN(replayed,
                              ReplayRedoLog(txn, tables_, log, dir_));
-      ROTOR_ASSIGN_OR_RETURN(std::optional<absl::string_view> value,
-                             txn.Get(tables_.meta, kRedoSeqKey));
-      if (value.has_value()) {
-        ROTOR_ASSIGN_OR_RETURN(last,
-                               DecodeCounter(*value, "redo log sequence"));
-      }
+      ROTOR_ASSIGN_OR_RETURN(last, ReadRedoSeq(txn, tables_));
       if (replayed == 0) return absl::OkStatus();  // nothing to commit
       return txn.Commit();
     }();
@@ -632,22 +650,10 @@ absl::StatusOr<bool> LmdbStore::TryLoggedBatch(
   redo_.Clear();
   txn.RecordInto(&redo_, table_list_);
   size_t applied = 0;
-  for (size_t i = 0; i < writes.size(); ++i) {
-    if (settled[i]) continue;
-    const uint64_t writes_before = txn.write_count();
-    absl::Status status = writes[i]->apply(txn);
-    if (status.ok()) {
-      if (txn.write_count() != writes_before) ++applied;
-      continue;
-    }
-    if (IsMapFull(status)) return status;
-    writes[i]->status = status;
-    settled[i] = true;
-    // As in TryBatch: a write that changed something before failing sends
-    // the batch round again without it (the nested transaction is dropped;
-    // the open one is as it was).
-    if (txn.write_count() != writes_before || txn.failed()) return false;
-  }
+  // A false means a write failed after writing: the nested transaction is
+  // dropped (the open one is as it was) and the batch runs again.
+  ROTOR_ASSIGN_OR_RETURN(bool whole, ApplyWrites(txn, writes, settled, applied));
+  if (!whole) return false;
   // Only reads, or every write refused: nothing to log or keep.
   if (txn.write_count() == 0) return true;
   // Durable first: if the log cannot be written the nested transaction is
@@ -712,13 +718,7 @@ absl::Status LmdbStore::RebuildFromRedoLog() {
     absl::StatusOr<LmdbTxn> rebuilt = [&]() -> absl::StatusOr<LmdbTxn> {
       ROTOR_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::BeginWrite(env_.get()));
       ROTOR_RETURN_IF_ERROR(ReplayRedoLog(txn, tables_, log, dir_).status());
-      ROTOR_ASSIGN_OR_RETURN(std::optional<absl::string_view> value,
-                             txn.Get(tables_.meta, kRedoSeqKey));
-      uint64_t last = 0;
-      if (value.has_value()) {
-        ROTOR_ASSIGN_OR_RETURN(last,
-                               DecodeCounter(*value, "redo log sequence"));
-      }
+      ROTOR_ASSIGN_OR_RETURN(uint64_t last, ReadRedoSeq(txn, tables_));
       if (last != redo_log_->last_seq()) {
         return absl::DataLossError(absl::StrCat(
             "the redo log of ", dir_, " ends at batch ", last, " but batch ",
