@@ -3,6 +3,8 @@
 // and backups and restores take the log into account. (A full map with
 // the redo log: lmdb_store_test.cc.)
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -344,6 +346,135 @@ TEST(RedoStoreTest, APurgeOfJoinTokensOnlyInTheLogSurvivesACrash) {
   ASSERT_OK_AND_ASSIGN(AuditPage audit, store->ListAudit(0, 100));
   ASSERT_THAT(audit.records, SizeIs(3));  // two tokens, one purge
   EXPECT_EQ(audit.records[2].action, kAuditPurgeJoinTokens);
+}
+
+// --- Checkpoints that fail ---
+
+// Puts certificates [from, to) from 8 threads (several batches).
+void PutRange(LmdbStore& store, int from, int to) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = from + t; i < to; i += 8) {
+        EXPECT_OK(store.PutCertificate(MakeRecord(SerialFor(i))));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+}
+
+// Checks that certificates [0, count) are all there, each once in every
+// index.
+void ExpectCertificates(LmdbStore& store, int count) {
+  for (int i = 0; i < count; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::optional<CertificateRecord> record,
+                         store.GetCertificate(SerialFor(i)));
+    ASSERT_TRUE(record.has_value()) << SerialFor(i);
+    EXPECT_EQ(record->der, MakeRecord(SerialFor(i)).der);
+  }
+  ASSERT_OK_AND_ASSIGN(LmdbStore::IndexCounts counts, store.GetIndexCounts());
+  EXPECT_EQ(counts.certificates, static_cast<uint64_t>(count));
+  EXPECT_EQ(counts.by_node, counts.certificates);
+  EXPECT_EQ(counts.by_spiffe_id, counts.certificates);
+  EXPECT_EQ(counts.by_not_after, counts.certificates);
+}
+
+off_t FileSize(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return -1;
+  return st.st_size;
+}
+
+// A process file size limit at data.mdb's present size: a checkpoint that
+// must grow the file fails in LMDB's commit (EFBIG; SIGXFSZ ignored), while
+// the redo log, shorter than data.mdb, can still be appended to. Only for
+// a child process: the limit is never lifted by this.
+void LimitFileSizeToTheDataFile(const std::string& store_dir) {
+  const off_t data = FileSize(store_dir + "/data.mdb");
+  const off_t log = FileSize(store_dir + "/redo.log");
+  ASSERT_GT(data, 0);
+  // Appending the next writes must not grow the log past the limit.
+  ASSERT_LT(log + (off_t{64} << 10), data);
+  signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limit;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &limit), 0);
+  limit.rlim_cur = static_cast<rlim_t>(data);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+}
+
+void LiftFileSizeLimit() {
+  struct rlimit limit;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &limit), 0);
+  limit.rlim_cur = limit.rlim_max;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+}
+
+TEST(RedoStoreTest, AFailedCheckpointLosesNothingAndWritesGoOn) {
+  TempDir dir;
+  const std::string path = dir.Path("store");
+  // In a child: the file size limit is the child's alone.
+  InChildThatCrashes([&] {
+    absl::StatusOr<std::unique_ptr<LmdbStore>> opened =
+        LmdbStore::Open(path, NoCheckpoints());
+    ASSERT_OK(opened.status());
+    LmdbStore& store = **opened;
+    PutRange(store, 0, 1000);
+    ASSERT_OK(store.Flush());
+    ASSERT_EQ(store.redo_stats().checkpoints, 1u);
+    LimitFileSizeToTheDataFile(path);
+    if (::testing::Test::HasFatalFailure()) return;
+
+    // Acknowledged: they are in the log.
+    PutRange(store, 1000, 1040);
+    // The checkpoint cannot write data.mdb: the open transaction is lost in
+    // LMDB's failed commit and rebuilt from the log.
+    EXPECT_THAT(store.Flush(),
+                StatusIs(absl::StatusCode::kUnavailable,
+                         HasSubstr("the store cannot be written: ")));
+    EXPECT_EQ(store.redo_stats().checkpoints, 1u);
+    // Reads still see every acknowledged write, and writes go on.
+    ExpectCertificates(store, 1040);
+    PutRange(store, 1040, 1060);
+    EXPECT_OK(store.RevokeCertificate(SerialFor(1050),
+                                      pki::RevocationReason::kKeyCompromise,
+                                      kT0, "spiffe://example.org/rotor/admin")
+                  .status());
+    EXPECT_THAT(store.Flush(), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("File too large")));
+
+    // Once the disk takes writes again, the next checkpoint holds them all.
+    LiftFileSizeLimit();
+    EXPECT_OK(store.Flush());
+    EXPECT_EQ(store.redo_stats().checkpoints, 2u);
+    ExpectCertificates(store, 1060);
+    opened->reset();  // a clean close
+  });
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<LmdbStore> store,
+                       LmdbStore::Open(path, NoCheckpoints()));
+  EXPECT_EQ(store->redo_stats().replayed_batches, 0u);
+  ExpectCertificates(*store, 1060);
+  EXPECT_THAT(store->ListRevoked(absl::InfinitePast()), IsOkAndHolds(SizeIs(1)));
+}
+
+TEST(RedoStoreTest, ACrashWhileCheckpointsFailLosesNothing) {
+  TempDir dir;
+  const std::string path = dir.Path("store");
+  InChildThatCrashes([&] {
+    LmdbStore& store = Crash(LmdbStore::Open(path, NoCheckpoints()));
+    PutRange(store, 0, 1000);
+    ASSERT_OK(store.Flush());
+    LimitFileSizeToTheDataFile(path);
+    if (::testing::Test::HasFatalFailure()) return;
+    PutRange(store, 1000, 1040);
+    EXPECT_THAT(store.Flush(), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("File too large")));
+    PutRange(store, 1040, 1060);
+    EXPECT_THAT(store.Flush(), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("File too large")));
+    EXPECT_EQ(store.redo_stats().checkpoints, 1u);
+  });
+  // Every write acknowledged before the crash is replayed from the log.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<LmdbStore> store,
+                       LmdbStore::Open(path, NoCheckpoints()));
+  EXPECT_GE(store->redo_stats().replayed_batches, 2u);
+  ExpectCertificates(*store, 1060);
 }
 
 }  // namespace
