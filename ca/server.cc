@@ -105,6 +105,19 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
                                << 20;
   store_options.initial_map_size =
       std::min(store_options.initial_map_size, store_options.max_map_size);
+  store_options.on_checkpoint_failure = [](const absl::Status& status,
+                                           uint64_t failures) {
+    if (status.ok()) {
+      LogInfo("store checkpoint succeeded after failures",
+              {{"failures", absl::StrCat(failures)}});
+      return;
+    }
+    LogError("store checkpoint failed; writes stay durable in the redo log "
+             "and the checkpoint is tried again (free disk space under the "
+             "data dir)",
+             {{"failures", absl::StrCat(failures)},
+              {"error", std::string(status.message())}});
+  };
   ROTOR_ASSIGN_OR_RETURN(store_,
                          store::LmdbStore::Open(dir.StoreDir(), store_options));
 
@@ -164,6 +177,13 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
       "Store checkpoints since start: LMDB commits of the batches in the "
       "redo log.",
       [store] { return static_cast<double>(store->redo_stats().checkpoints); });
+  registry.AddGaugeFunction(
+      "rotor_store_checkpoint_failures",
+      "Store checkpoints since start that LMDB could not commit (their "
+      "writes stay in the redo log).",
+      [store] {
+        return static_cast<double>(store->redo_stats().checkpoint_failures);
+      });
   Authority* authority = authority_.get();
   registry.AddGaugeFunction("rotor_crl_number",
                             "cRLNumber of the current CRL.", [authority] {

@@ -297,10 +297,13 @@ absl::StatusOr<std::unique_ptr<LmdbStore>> LmdbStore::Open(
     if (options.redo_log) {
       absl::MutexLock lock(&store->write_mu_);
       ROTOR_RETURN_IF_ERROR(store->RecoverFromRedoLog());
-      // When writes pause, and before the writer thread ends: checkpoint.
+      // When writes pause, and before the writer thread ends: checkpoint
+      // (unless one failed lately; the destructor tries once more).
       idle = [self] {
         absl::MutexLock writer(&self->write_mu_);
-        self->last_checkpoint_ = self->CheckpointOrRebuild();
+        if (self->CheckpointDue()) {
+          self->last_checkpoint_ = self->CheckpointOrRebuild();
+        }
       };
     }
     store->committer_ = std::make_unique<GroupCommitter>(
@@ -314,6 +317,12 @@ absl::StatusOr<std::unique_ptr<LmdbStore>> LmdbStore::Open(
 
 LmdbStore::~LmdbStore() {
   if (committer_ != nullptr) committer_->Stop();
+  if (redo_log_ != nullptr) {
+    // The writer thread has ended. Whatever a failed checkpoint left is in
+    // the log, and is replayed at the next open should this fail too.
+    absl::MutexLock lock(&write_mu_);
+    last_checkpoint_ = CheckpointOrRebuild();
+  }
 }
 
 absl::Status LmdbStore::Initialize() {
@@ -502,8 +511,9 @@ void LmdbStore::RunBatch(absl::Span<PendingWrite* const> writes) {
     if (done.ok() && *done) {
       if (redo_log_ != nullptr &&
           (checkpoint_requested_ ||
-           open_writes_ >= options_.checkpoint_writes ||
-           redo_log_->bytes() >= options_.checkpoint_log_bytes)) {
+           (CheckpointDue() &&
+            (open_writes_ >= options_.checkpoint_writes ||
+             redo_log_->bytes() >= options_.checkpoint_log_bytes)))) {
         // The batch is durable in the log whatever this gives; a Flush()
         // caller reads last_checkpoint_.
         checkpoint_requested_ = false;
@@ -698,6 +708,12 @@ absl::Status LmdbStore::Checkpoint() {
 }
 
 absl::Status LmdbStore::CheckpointOrRebuild() {
+  absl::Status status = CheckpointOrRebuildOnce();
+  NoteCheckpoint(status);
+  return status;
+}
+
+absl::Status LmdbStore::CheckpointOrRebuildOnce() {
   while (true) {
     absl::Status status = Checkpoint();
     if (status.ok()) return status;
@@ -708,6 +724,36 @@ absl::Status LmdbStore::CheckpointOrRebuild() {
     ROTOR_RETURN_IF_ERROR(RebuildFromRedoLog());
     if (!grown.ok()) return grown;
     if (!map_full) return NotWritable(status);
+  }
+}
+
+bool LmdbStore::CheckpointDue() const {
+  return checkpoint_failures_ == 0 || absl::Now() >= checkpoint_retry_at_;
+}
+
+void LmdbStore::NoteCheckpoint(const absl::Status& status) {
+  if (status.ok()) {
+    if (checkpoint_failures_ > 0 && options_.on_checkpoint_failure) {
+      options_.on_checkpoint_failure(status, checkpoint_failures_);
+    }
+    checkpoint_failures_ = 0;
+    return;
+  }
+  ++checkpoint_failures_;
+  {
+    absl::MutexLock lock(&stats_mu_);
+    ++redo_stats_.checkpoint_failures;
+  }
+  // retry, 2 × retry, 4 × retry, … up to retry_max.
+  absl::Duration wait = options_.checkpoint_retry;
+  for (uint64_t i = 1;
+       i < checkpoint_failures_ && wait < options_.checkpoint_retry_max; ++i) {
+    wait *= 2;
+  }
+  checkpoint_retry_at_ =
+      absl::Now() + std::min(wait, options_.checkpoint_retry_max);
+  if (options_.on_checkpoint_failure) {
+    options_.on_checkpoint_failure(status, checkpoint_failures_);
   }
 }
 

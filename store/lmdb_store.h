@@ -54,6 +54,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,6 +100,19 @@ struct LmdbStoreOptions {
   size_t checkpoint_writes = 4096;
   size_t checkpoint_log_bytes = size_t{16} << 20;
   absl::Duration checkpoint_idle = absl::Milliseconds(20);
+  // After a checkpoint fails (LMDB cannot write data.mdb: disk full, an I/O
+  // error), the writes stay durable in the log and the periodic checkpoints
+  // (the counts above, a pause) are not tried again for this long, doubling
+  // with each failure up to checkpoint_retry_max. Flush() and closing the
+  // store always try.
+  absl::Duration checkpoint_retry = absl::Seconds(1);
+  absl::Duration checkpoint_retry_max = absl::Minutes(1);
+  // Called on the writer thread after each checkpoint that fails (with its
+  // error and the failures in a row) and after the first one that succeeds
+  // after failures (OK, with how many failed before it). For logging: it
+  // must not call into the store.
+  std::function<void(const absl::Status& status, uint64_t failures)>
+      on_checkpoint_failure;
   // Read transactions that may be open at once, across all threads.
   unsigned max_readers = 1024;
 };
@@ -182,6 +196,7 @@ class LmdbStore final : public CertificateStore {
   // Counters of the redo log (all zero without it).
   struct RedoStats {
     uint64_t checkpoints = 0;
+    uint64_t checkpoint_failures = 0;  // LMDB could not commit a checkpoint
     uint64_t logged_batches = 0;
     uint64_t replayed_batches = 0;  // when the store was opened
     uint64_t fresh_reads = 0;       // reads run inside the open transaction
@@ -290,7 +305,16 @@ class LmdbStore final : public CertificateStore {
   // the reserve: these writes are acknowledged) and tries again. On any
   // other failure the open transaction is rebuilt from the log, and a later
   // checkpoint tries again.
+  // Counts the outcome for NoteCheckpoint().
   absl::Status CheckpointOrRebuild() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status CheckpointOrRebuildOnce()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Whether a periodic checkpoint may be tried: none failed lately.
+  bool CheckpointDue() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Counts a failed checkpoint and puts off the periodic ones; reports
+  // failures, and the first success after them, to on_checkpoint_failure.
+  void NoteCheckpoint(const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // A new open transaction holding every logged batch not yet checkpointed
   // (growing the map into the reserve if they need it).
   absl::Status RebuildFromRedoLog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
@@ -324,6 +348,10 @@ class LmdbStore final : public CertificateStore {
   uint64_t open_writes_ ABSL_GUARDED_BY(write_mu_) = 0;
   bool checkpoint_requested_ ABSL_GUARDED_BY(write_mu_) = false;
   absl::Status last_checkpoint_ ABSL_GUARDED_BY(write_mu_);
+  // Checkpoints that failed in a row, and when periodic ones may try again.
+  uint64_t checkpoint_failures_ ABSL_GUARDED_BY(write_mu_) = 0;
+  absl::Time checkpoint_retry_at_ ABSL_GUARDED_BY(write_mu_) =
+      absl::InfinitePast();
   RedoBatch redo_ ABSL_GUARDED_BY(write_mu_);
   // Every table, in the order the redo log numbers them.
   std::vector<MDB_dbi> table_list_;

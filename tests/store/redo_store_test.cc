@@ -13,10 +13,12 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -387,14 +389,14 @@ off_t FileSize(const std::string& path) {
 
 // A process file size limit at data.mdb's present size: a checkpoint that
 // must grow the file fails in LMDB's commit (EFBIG; SIGXFSZ ignored), while
-// the redo log, shorter than data.mdb, can still be appended to. Only for
-// a child process: the limit is never lifted by this.
-void LimitFileSizeToTheDataFile(const std::string& store_dir) {
+// the redo log, shorter than data.mdb, can still take `log_room` more bytes.
+// Only for a child process: the limit is never lifted by this.
+void LimitFileSizeToTheDataFile(const std::string& store_dir,
+                                off_t log_room = off_t{64} << 10) {
   const off_t data = FileSize(store_dir + "/data.mdb");
   const off_t log = FileSize(store_dir + "/redo.log");
   ASSERT_GT(data, 0);
-  // Appending the next writes must not grow the log past the limit.
-  ASSERT_LT(log + (off_t{64} << 10), data);
+  ASSERT_LT(log + log_room, data);
   signal(SIGXFSZ, SIG_IGN);
   struct rlimit limit;
   ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &limit), 0);
@@ -414,8 +416,16 @@ TEST(RedoStoreTest, AFailedCheckpointLosesNothingAndWritesGoOn) {
   const std::string path = dir.Path("store");
   // In a child: the file size limit is the child's alone.
   InChildThatCrashes([&] {
+    LmdbStoreOptions options = NoCheckpoints();
+    absl::Mutex mu;
+    std::vector<std::pair<absl::Status, uint64_t>> reported;
+    options.on_checkpoint_failure = [&](const absl::Status& status,
+                                        uint64_t failures) {
+      absl::MutexLock lock(&mu);
+      reported.emplace_back(status, failures);
+    };
     absl::StatusOr<std::unique_ptr<LmdbStore>> opened =
-        LmdbStore::Open(path, NoCheckpoints());
+        LmdbStore::Open(path, options);
     ASSERT_OK(opened.status());
     LmdbStore& store = **opened;
     PutRange(store, 0, 1000);
@@ -432,6 +442,14 @@ TEST(RedoStoreTest, AFailedCheckpointLosesNothingAndWritesGoOn) {
                 StatusIs(absl::StatusCode::kUnavailable,
                          HasSubstr("the store cannot be written: ")));
     EXPECT_EQ(store.redo_stats().checkpoints, 1u);
+    EXPECT_EQ(store.redo_stats().checkpoint_failures, 1u);
+    {
+      absl::MutexLock lock(&mu);
+      ASSERT_THAT(reported, SizeIs(1));
+      EXPECT_THAT(reported[0].first, StatusIs(absl::StatusCode::kUnavailable,
+                                              HasSubstr("File too large")));
+      EXPECT_EQ(reported[0].second, 1u);
+    }
     // Reads still see every acknowledged write, and writes go on.
     ExpectCertificates(store, 1040);
     PutRange(store, 1040, 1060);
@@ -439,13 +457,22 @@ TEST(RedoStoreTest, AFailedCheckpointLosesNothingAndWritesGoOn) {
                                       pki::RevocationReason::kKeyCompromise,
                                       kT0, "spiffe://example.org/rotor/admin")
                   .status());
-    EXPECT_THAT(store.Flush(), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("File too large")));
+    EXPECT_THAT(store.Flush(),
+                StatusIs(absl::StatusCode::kUnavailable,
+                         HasSubstr("File too large")));
+    EXPECT_EQ(store.redo_stats().checkpoint_failures, 2u);
 
     // Once the disk takes writes again, the next checkpoint holds them all.
     LiftFileSizeLimit();
     EXPECT_OK(store.Flush());
     EXPECT_EQ(store.redo_stats().checkpoints, 2u);
     ExpectCertificates(store, 1060);
+    {
+      absl::MutexLock lock(&mu);
+      ASSERT_THAT(reported, SizeIs(3));
+      EXPECT_OK(reported[2].first);
+      EXPECT_EQ(reported[2].second, 2u);  // the success after two failures
+    }
     opened->reset();  // a clean close
   });
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<LmdbStore> store,
@@ -453,6 +480,41 @@ TEST(RedoStoreTest, AFailedCheckpointLosesNothingAndWritesGoOn) {
   EXPECT_EQ(store->redo_stats().replayed_batches, 0u);
   ExpectCertificates(*store, 1060);
   EXPECT_THAT(store->ListRevoked(absl::InfinitePast()), IsOkAndHolds(SizeIs(1)));
+}
+
+TEST(RedoStoreTest, AfterAFailedCheckpointPeriodicOnesWait) {
+  TempDir dir;
+  const std::string path = dir.Path("store");
+  InChildThatCrashes([&] {
+    LmdbStoreOptions options = NoCheckpoints();
+    options.checkpoint_writes = 100;
+    options.checkpoint_retry = absl::Hours(1);
+    absl::StatusOr<std::unique_ptr<LmdbStore>> opened =
+        LmdbStore::Open(path, options);
+    ASSERT_OK(opened.status());
+    LmdbStore& store = **opened;
+    PutRange(store, 0, 1000);
+    ASSERT_OK(store.Flush());
+    ASSERT_GE(store.redo_stats().checkpoints, 5u);
+    // Room in the log for the next 1,000 certificates (about 530 KB).
+    LimitFileSizeToTheDataFile(path, /*log_room=*/off_t{600} << 10);
+    if (::testing::Test::HasFatalFailure()) return;
+
+    // Doubling the store must grow data.mdb, so a checkpoint fails on the
+    // way; after it none is tried for an hour, however many writes come
+    // (without the wait: one try, and one rebuild, per 100 writes).
+    PutRange(store, 1000, 2000);
+    EXPECT_EQ(store.redo_stats().checkpoint_failures, 1u);
+    EXPECT_THAT(store.Flush(), StatusIs(absl::StatusCode::kUnavailable,
+                                        HasSubstr("File too large")));
+    EXPECT_EQ(store.redo_stats().checkpoint_failures, 2u);
+    LiftFileSizeLimit();
+    EXPECT_OK(store.Flush());
+    ExpectCertificates(store, 2000);
+  });
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<LmdbStore> store,
+                       LmdbStore::Open(path, NoCheckpoints()));
+  ExpectCertificates(*store, 2000);
 }
 
 TEST(RedoStoreTest, ACrashWhileCheckpointsFailLosesNothing) {
