@@ -177,6 +177,20 @@ absl::Status CaServer::StartImpl(const ServeOptions& options) {
       "Store checkpoints since start: LMDB commits of the batches in the "
       "redo log.",
       [store] { return static_cast<double>(store->redo_stats().checkpoints); });
+  registry.AddSummaryFunction(
+      "rotor_store_checkpoint_duration_seconds",
+      "Time store checkpoints took (writes wait meanwhile): _sum is seconds, "
+      "_count is checkpoints.",
+      [store] {
+        const store::LmdbStore::RedoStats stats = store->redo_stats();
+        return SummaryValue{absl::ToDoubleSeconds(stats.checkpoint_time),
+                            stats.checkpoints};
+      });
+  registry.AddGaugeFunction(
+      "rotor_store_checkpoint_duration_seconds_max",
+      "Longest store checkpoint so far, in seconds.", [store] {
+        return absl::ToDoubleSeconds(store->redo_stats().longest_checkpoint);
+      });
   registry.AddGaugeFunction(
       "rotor_store_checkpoint_failures",
       "Store checkpoints since start that LMDB could not commit (their "

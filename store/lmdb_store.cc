@@ -691,12 +691,14 @@ absl::Status LmdbStore::Checkpoint() {
     // Logged batches whose transaction was lost: rebuild it first.
     ROTOR_RETURN_IF_ERROR(RebuildFromRedoLog());
   }
+  const absl::Time start = absl::Now();
   LmdbTxn txn = *std::move(open_txn_);
   open_txn_.reset();
   absl::Status status =
       txn.Put(tables_.meta, kRedoSeqKey, EncodeCounter(redo_log_->last_seq()));
   if (status.ok()) status = txn.Commit();
   if (!status.ok()) return status;
+  const absl::Duration took = absl::Now() - start;
   // Every logged batch is in LMDB: the log starts again, and reads need
   // not go through the writer.
   redo_log_->Restart();
@@ -704,6 +706,8 @@ absl::Status LmdbStore::Checkpoint() {
   ClearDirty();
   absl::MutexLock lock(&stats_mu_);
   ++redo_stats_.checkpoints;
+  redo_stats_.checkpoint_time += took;
+  redo_stats_.longest_checkpoint = std::max(redo_stats_.longest_checkpoint, took);
   return absl::OkStatus();
 }
 

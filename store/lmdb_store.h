@@ -197,6 +197,9 @@ class LmdbStore final : public CertificateStore {
   struct RedoStats {
     uint64_t checkpoints = 0;
     uint64_t checkpoint_failures = 0;  // LMDB could not commit a checkpoint
+    // Time writes waited on successful checkpoints (their LMDB commits).
+    absl::Duration checkpoint_time;
+    absl::Duration longest_checkpoint;
     uint64_t logged_batches = 0;
     uint64_t replayed_batches = 0;  // when the store was opened
     uint64_t fresh_reads = 0;       // reads run inside the open transaction

@@ -238,6 +238,8 @@ TEST_F(ServeTest, PrintsTheReadyLineServesHttpAndExitsZeroOnSigterm) {
   EXPECT_THAT(metrics, HasSubstr("# TYPE rotor_store_commit_batch_size summary"));
   EXPECT_THAT(metrics, HasSubstr("# TYPE rotor_store_checkpoints gauge"));
   EXPECT_THAT(metrics, HasSubstr("rotor_store_checkpoint_failures 0\n"));
+  EXPECT_THAT(metrics, HasSubstr("rotor_store_checkpoint_duration_seconds_count "));
+  EXPECT_THAT(metrics, HasSubstr("rotor_store_checkpoint_duration_seconds_max "));
   EXPECT_THAT(metrics, ::testing::ContainsRegex(
                            "rotor_ca_expiry_timestamp_seconds [0-9]{10}\n"));
 

@@ -150,8 +150,12 @@ TEST(RedoStoreTest, ReadsSeeWritesBeforeAnyCheckpoint) {
   EXPECT_EQ(store->redo_stats().fresh_reads, fresh);
 
   // After a checkpoint nothing needs the writer.
+  EXPECT_EQ(store->redo_stats().checkpoint_time, absl::ZeroDuration());
   ASSERT_OK(store->Flush());
   EXPECT_EQ(store->redo_stats().checkpoints, 1u);
+  EXPECT_GT(store->redo_stats().checkpoint_time, absl::ZeroDuration());
+  EXPECT_EQ(store->redo_stats().longest_checkpoint,
+            store->redo_stats().checkpoint_time);
   EXPECT_THAT(store->GetCertificate(SerialFor(3)),
               IsOkAndHolds(Optional(MakeRecord(SerialFor(3)))));
   EXPECT_OK(store->GetStats().status());
