@@ -191,8 +191,14 @@ void BM_DurablePut(benchmark::State& state) {
           stats.batches == 0 ? 1.0
                              : static_cast<double>(stats.writes) /
                                    static_cast<double>(stats.batches);
-      state.counters["checkpoints"] =
-          static_cast<double>(g_put->store->redo_stats().checkpoints);
+      const LmdbStore::RedoStats redo = g_put->store->redo_stats();
+      state.counters["checkpoints"] = static_cast<double>(redo.checkpoints);
+      // The share of the run writes spent waiting on checkpoints, and the
+      // longest wait.
+      state.counters["checkpoint_share"] =
+          absl::ToDoubleSeconds(redo.checkpoint_time) / seconds;
+      state.counters["longest_checkpoint_ms"] =
+          absl::ToDoubleMilliseconds(redo.longest_checkpoint);
     }
     g_put->store.reset();
     std::filesystem::remove_all(g_put->dir);
