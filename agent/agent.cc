@@ -22,6 +22,7 @@
 #include "util/file.h"
 #include "util/log.h"
 #include "util/status_macros.h"
+#include "util/clock.h"
 
 namespace rotor::agent {
 
@@ -66,10 +67,6 @@ struct Agent::Managed {
 };
 
 namespace {
-
-std::string TimeText(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
-}
 
 // When the CA issued a certificate: it backdates notBefore by
 // pki::kBackdate for clock skew, which must not count as lifetime.
@@ -317,8 +314,8 @@ absl::Status Agent::LoadFromDisk(Managed& m, absl::Time now) {
   LogInfo("kept the certificate on disk",
           {{"name", m.config.name},
            {"serial", m.serial()},
-           {"not_after", TimeText(m.not_after())},
-           {"next_renewal", TimeText(m.schedule.renew_time())}});
+           {"not_after", FormatUtc(m.not_after())},
+           {"next_renewal", FormatUtc(m.schedule.renew_time())}});
   return absl::OkStatus();
 }
 
@@ -672,7 +669,7 @@ void Agent::RecordFailure(Managed& m, const absl::Status& status,
     LogError("the certificate on disk has expired and could not be renewed",
              {{"name", m.config.name},
               {"serial", m.serial()},
-              {"not_after", TimeText(m.not_after())}});
+              {"not_after", FormatUtc(m.not_after())}});
   }
 }
 
@@ -736,8 +733,8 @@ void Agent::Process(Managed& m, absl::Time now) {
     LogInfo("rotated", {{"name", m.config.name},
                         {"old_serial", m.disk_serial.empty() ? "-" : m.disk_serial},
                         {"new_serial", m.serial()},
-                        {"not_after", TimeText(m.not_after())},
-                        {"next_renewal", TimeText(m.schedule.renew_time())},
+                        {"not_after", FormatUtc(m.not_after())},
+                        {"next_renewal", FormatUtc(m.schedule.renew_time())},
                         {"reason", reason}});
   } else {
     LogInfo("rewrote the files",

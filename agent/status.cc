@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "util/clock.h"
 
 namespace rotor::agent {
 namespace {
@@ -16,7 +17,7 @@ using google::protobuf::Value;
 
 std::string TimeText(absl::Time t) {
   if (t == absl::InfinitePast()) return "";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+  return FormatUtc(t);
 }
 
 absl::Time ParseTime(const std::string& text) {

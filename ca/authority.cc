@@ -29,6 +29,7 @@
 #include "pki/spiffe_id.h"
 #include "util/log.h"
 #include "util/status_macros.h"
+#include "util/clock.h"
 
 namespace rotor::ca {
 namespace {
@@ -66,10 +67,6 @@ std::string RetryHint(absl::Duration wait) {
   // The epsilon keeps 0.4000000001 (a rounding error) from showing as 0.5.
   double tenths = std::ceil(absl::ToDoubleSeconds(wait) * 10.0 - 1e-6);
   return absl::StrFormat("%.1fs", std::max(tenths, 1.0) / 10.0);
-}
-
-std::string TimeText(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
 // Caller-supplied text for a log line: as is when printable ASCII, else
@@ -206,7 +203,7 @@ struct Authority::State {
                        {"node", node_name},
                        {"identity", spiffe_id},
                        {"dns", absl::StrJoin(dns_names, ",")},
-                       {"not_after", TimeText(record.not_after)},
+                       {"not_after", FormatUtc(record.not_after)},
                        {"outcome", "ok"}});
     return absl::OkStatus();
   }
@@ -282,7 +279,7 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(
           {{"trust_domain", config.trust_domain},
            {"intermediate", s.issuer->certificate().Subject()},
            {"intermediate_not_after",
-            TimeText(s.issuer->certificate().NotAfter())},
+            FormatUtc(s.issuer->certificate().NotAfter())},
            {"root_key", s.root_key.has_value() ? "yes" : "no"},
            {"revoked", absl::StrCat(revoked_count)}});
   return authority;
@@ -482,7 +479,7 @@ absl::StatusOr<JoinToken> Authority::CreateJoinToken(
         Sha256(token.token), node_name, now, token.expires_at,
         caller.spiffe_id)));
     LogInfo("created join token", {{"node", token.node_name},
-                                   {"expires_at", TimeText(token.expires_at)},
+                                   {"expires_at", FormatUtc(token.expires_at)},
                                    {"actor", caller.spiffe_id},
                                    {"outcome", "ok"}});
     return token;
@@ -662,7 +659,7 @@ absl::StatusOr<uint64_t> Authority::PurgeExpiredJoinTokens() {
       s.store->PurgeExpiredJoinTokens(expired_before, now, kCaActor);
   if (!removed.ok()) {
     LogError("join token purge failed",
-             {{"expired_before", TimeText(expired_before)},
+             {{"expired_before", FormatUtc(expired_before)},
               {"outcome", absl::StatusCodeToString(removed.status().code())},
               {"error", std::string(removed.status().message())}});
     return removed;
@@ -670,7 +667,7 @@ absl::StatusOr<uint64_t> Authority::PurgeExpiredJoinTokens() {
   if (*removed > 0) {
     LogInfo("purged expired join tokens",
             {{"removed", absl::StrCat(*removed)},
-             {"expired_before", TimeText(expired_before)},
+             {"expired_before", FormatUtc(expired_before)},
              {"outcome", "ok"}});
   }
   return removed;

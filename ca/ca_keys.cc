@@ -11,13 +11,10 @@
 #include "pki/ssl_error.h"
 #include "util/file.h"
 #include "util/status_macros.h"
+#include "util/clock.h"
 
 namespace rotor::ca {
 namespace {
-
-std::string TimeText(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
-}
 
 // Adds the file's role and a hint to a load error.
 absl::Status LoadError(const absl::Status& status, const std::string& path) {
@@ -124,12 +121,12 @@ absl::Status CheckCaKeys(const CaKeys& keys, absl::Time now) {
   if (now < intermediate.NotBefore()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "intermediate \"", intermediate.Subject(), "\" is not valid before ",
-        TimeText(intermediate.NotBefore()), "; check the system clock"));
+        FormatUtc(intermediate.NotBefore()), "; check the system clock"));
   }
   if (now >= intermediate.NotAfter()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "intermediate \"", intermediate.Subject(), "\" expired at ",
-        TimeText(intermediate.NotAfter()),
+        FormatUtc(intermediate.NotAfter()),
         "; issue a new intermediate before serving"));
   }
   if (keys.root_key.has_value() &&

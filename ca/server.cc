@@ -24,6 +24,7 @@
 #include "util/log.h"
 #include "util/sd_notify.h"
 #include "util/status_macros.h"
+#include "util/clock.h"
 
 namespace rotor::ca {
 namespace {
@@ -34,10 +35,6 @@ constexpr absl::Duration kRenewRetryInterval = absl::Seconds(30);
 // Largest gRPC message accepted: CSRs are at most 16 KiB (the core refuses
 // larger ones with a clear message); this only bounds memory.
 constexpr int kMaxReceiveMessageBytes = 1 << 20;
-
-std::string FormatUtc(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
-}
 
 // Tells systemd (if it started us); a failure is logged, never fatal.
 void Notify(const char* state) {

@@ -12,6 +12,8 @@
 #include "ctl/usage_error.h"
 #include "pki/certificate.h"
 #include "pki/key.h"
+#include "pki/verify.h"
+#include "util/clock.h"
 #include "util/file.h"
 #include "util/status_macros.h"
 
@@ -59,7 +61,8 @@ AdminCredentials::~AdminCredentials() {
   if (!key_pem.empty()) OPENSSL_cleanse(key_pem.data(), key_pem.size());
 }
 
-absl::StatusOr<AdminCredentials> LoadAdminCredentials(const std::string& dir) {
+absl::StatusOr<AdminCredentials> LoadAdminCredentials(const std::string& dir,
+                                                      absl::Time now) {
   const std::string cert_path = JoinPath(dir, "admin.crt");
   const std::string key_path = JoinPath(dir, "admin.key");
   const std::string bundle_path = JoinPath(dir, "bundle.crt");
@@ -83,6 +86,31 @@ absl::StatusOr<AdminCredentials> LoadAdminCredentials(const std::string& dir) {
   if (!key->Matches(chain->front().PublicKey())) {
     return absl::InvalidArgumentError(absl::StrCat(
         key_path, " does not match the certificate in ", cert_path));
+  }
+  // What the CA's handshake would refuse, said here rather than as a
+  // closed socket.
+  const pki::Certificate& leaf = chain->front();
+  absl::Status verified = pki::VerifyCertificate(
+      leaf, absl::MakeConstSpan(*chain).subspan(1), *roots, now,
+      pki::VerifyPurpose::kTlsClient);
+  if (!verified.ok()) {
+    std::string why;
+    if (now >= leaf.NotAfter()) {
+      why = absl::StrCat("it expired at ", FormatUtc(leaf.NotAfter()),
+                         "; make new credentials on the CA host with "
+                         "rotor-ca admin-credentials");
+    } else if (now < leaf.NotBefore()) {
+      why = absl::StrCat("it is not valid before ",
+                         FormatUtc(leaf.NotBefore()),
+                         "; check this machine's clock");
+    } else {
+      why = absl::StrCat(verified.message(),
+                         "; admin.crt and bundle.crt must come from the same "
+                         "rotor-ca init or rotor-ca admin-credentials");
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat(cert_path, " would be refused by the CA in ", bundle_path,
+                     ": ", why));
   }
   return credentials;
 }

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "rotor/v1/ca.grpc.pb.h"
 
@@ -60,8 +61,12 @@ struct AdminCredentials {
 // file: NotFound / PermissionDenied when one cannot be read, InvalidArgument
 // when one does not parse, when bundle.crt has no certificate (an empty
 // bundle would make gRPC trust the system roots) or when the key does not
-// match the certificate.
-absl::StatusOr<AdminCredentials> LoadAdminCredentials(const std::string& dir);
+// match the certificate. FailedPrecondition when admin.crt does not verify
+// as a TLS client certificate against bundle.crt at `now` (expired, not yet
+// valid, or from another CA), which the CA would refuse in the handshake
+// with nothing but "Socket closed" for the client to see.
+absl::StatusOr<AdminCredentials> LoadAdminCredentials(
+    const std::string& dir, absl::Time now = absl::Now());
 
 // An AdminService stub over one channel, with the address for messages.
 class AdminClient {

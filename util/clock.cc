@@ -15,4 +15,8 @@ Clock* RealClock() {
   return clock;
 }
 
+std::string FormatUtc(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
 }  // namespace rotor

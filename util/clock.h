@@ -6,6 +6,8 @@
 #ifndef ROTOR_UTIL_CLOCK_H_
 #define ROTOR_UTIL_CLOCK_H_
 
+#include <string>
+
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -21,6 +23,10 @@ class Clock {
 
 // The system's clock. Never null; lives for the whole process.
 Clock* RealClock();
+
+// `t` as logs and messages show times: "2026-12-06T14:49:12Z" (UTC, whole
+// seconds).
+std::string FormatUtc(absl::Time t);
 
 }  // namespace rotor
 

@@ -77,7 +77,7 @@ TEST(ResolveConnectionTest, MissingCredentialsNamesTheFlagAndTheVariable) {
 class CredentialsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const absl::Time now = absl::Now();
+    const absl::Time now = now_;
     ASSERT_OK_AND_ASSIGN(ca_, testing::MakeTestCa(pki::KeyType::kEcP256, now));
     ASSERT_OK_AND_ASSIGN(pki::PrivateKey key,
                          pki::PrivateKey::Generate(pki::KeyType::kEcP256));
@@ -96,6 +96,7 @@ class CredentialsTest : public ::testing::Test {
         WriteFileAtomically(dir_.Path("bundle.crt"), ca_->root.ToPem(), 0644));
   }
 
+  const absl::Time now_ = absl::Now();
   TempDir dir_;
   std::optional<testing::TestCa> ca_;
 };
@@ -147,6 +148,40 @@ TEST_F(CredentialsTest, RefusesAKeyThatDoesNotMatchTheCertificate) {
       StatusIs(absl::StatusCode::kInvalidArgument,
                dir_.Path("admin.key") + " does not match the certificate in " +
                    dir_.Path("admin.crt")));
+}
+
+// What the CA's TLS handshake would refuse is refused before dialing, with
+// the reason: the CA itself can only close the socket.
+TEST_F(CredentialsTest, RefusesAnExpiredCertificateSayingHowToGetANewOne) {
+  EXPECT_THAT(
+      LoadAdminCredentials(dir_.path(), now_ + absl::Hours(2)),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               AllOf(HasSubstr(dir_.Path("admin.crt") +
+                               " would be refused by the CA in " +
+                               dir_.Path("bundle.crt") + ": it expired at 20"),
+                     HasSubstr("rotor-ca admin-credentials"))));
+}
+
+TEST_F(CredentialsTest, RefusesACertificateNotYetValidNamingTheClock) {
+  EXPECT_THAT(LoadAdminCredentials(dir_.path(), now_ - absl::Hours(24)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("it is not valid before 20"),
+                             HasSubstr("check this machine's clock"))));
+}
+
+TEST_F(CredentialsTest, RefusesACertificateFromAnotherCa) {
+  ASSERT_OK_AND_ASSIGN(testing::TestCa other,
+                       testing::MakeTestCa(pki::KeyType::kEcP256, now_));
+  ASSERT_OK(
+      WriteFileAtomically(dir_.Path("bundle.crt"), other.root.ToPem(), 0644));
+  EXPECT_THAT(
+      LoadAdminCredentials(dir_.path(), now_),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               AllOf(HasSubstr(dir_.Path("admin.crt") +
+                               " would be refused by the CA in " +
+                               dir_.Path("bundle.crt")),
+                     HasSubstr("unable to get"),
+                     HasSubstr("must come from the same rotor-ca init"))));
 }
 
 TEST(AdminClientTest, KeepsTheServerCodeAndMessage) {
