@@ -420,6 +420,25 @@ void LiftFileSizeLimit() {
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
 }
 
+// Opens the store at `path` and puts certificates [0, 1000), checkpointed;
+// null (with a failure) if that fails.
+std::unique_ptr<LmdbStore> OpenWith1000(const std::string& path,
+                                        const LmdbStoreOptions& options) {
+  absl::StatusOr<std::unique_ptr<LmdbStore>> store =
+      LmdbStore::Open(path, options);
+  if (!store.ok()) {
+    ADD_FAILURE() << store.status();
+    return nullptr;
+  }
+  PutRange(**store, 0, 1000);
+  absl::Status flushed = (*store)->Flush();
+  if (!flushed.ok()) {
+    ADD_FAILURE() << flushed;
+    return nullptr;
+  }
+  return *std::move(store);
+}
+
 TEST(RedoStoreTest, AFailedCheckpointLosesNothingAndWritesGoOn) {
   TempDir dir;
   const std::string path = dir.Path("store");
@@ -433,12 +452,9 @@ TEST(RedoStoreTest, AFailedCheckpointLosesNothingAndWritesGoOn) {
       absl::MutexLock lock(&mu);
       reported.emplace_back(status, failures);
     };
-    absl::StatusOr<std::unique_ptr<LmdbStore>> opened =
-        LmdbStore::Open(path, options);
-    ASSERT_OK(opened.status());
-    LmdbStore& store = **opened;
-    PutRange(store, 0, 1000);
-    ASSERT_OK(store.Flush());
+    std::unique_ptr<LmdbStore> opened = OpenWith1000(path, options);
+    ASSERT_NE(opened, nullptr);
+    LmdbStore& store = *opened;
     ASSERT_EQ(store.redo_stats().checkpoints, 1u);
     LimitFileSizeToTheDataFile(path);
     if (::testing::Test::HasFatalFailure()) return;
@@ -482,7 +498,7 @@ TEST(RedoStoreTest, AFailedCheckpointLosesNothingAndWritesGoOn) {
       EXPECT_OK(reported[2].first);
       EXPECT_EQ(reported[2].second, 2u);  // the success after two failures
     }
-    opened->reset();  // a clean close
+    opened.reset();  // a clean close
   });
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<LmdbStore> store,
                        LmdbStore::Open(path, NoCheckpoints()));
@@ -498,12 +514,9 @@ TEST(RedoStoreTest, AfterAFailedCheckpointPeriodicOnesWait) {
     LmdbStoreOptions options = NoCheckpoints();
     options.checkpoint_writes = 100;
     options.checkpoint_retry = absl::Hours(1);
-    absl::StatusOr<std::unique_ptr<LmdbStore>> opened =
-        LmdbStore::Open(path, options);
-    ASSERT_OK(opened.status());
-    LmdbStore& store = **opened;
-    PutRange(store, 0, 1000);
-    ASSERT_OK(store.Flush());
+    std::unique_ptr<LmdbStore> opened = OpenWith1000(path, options);
+    ASSERT_NE(opened, nullptr);
+    LmdbStore& store = *opened;
     ASSERT_GE(store.redo_stats().checkpoints, 5u);
     // Room in the log for the next 1,000 certificates (about 530 KB).
     LimitFileSizeToTheDataFile(path, /*log_room=*/off_t{600} << 10);
