@@ -21,6 +21,7 @@
 #include "ca/issuer.h"
 #include "ca/policy.h"
 #include "ca/rate_limiter.h"
+#include "ca/read_cache.h"
 #include "ca/update_hub.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "pki/csr.h"
@@ -126,6 +127,11 @@ struct Authority::State {
 
   mutable absl::Mutex revoked_mu;
   absl::flat_hash_set<std::string> revoked ABSL_GUARDED_BY(revoked_mu);
+
+  // What AuthenticateNode and SignWorkload read from the store, remembered
+  // between calls (ca/read_cache.h says why that stays correct).
+  NodeRecordCache nodes;
+  EntryMatchCache entries;
 
   mutable absl::Mutex stats_mu;
   Stats stats ABSL_GUARDED_BY(stats_mu);
@@ -310,8 +316,11 @@ absl::StatusOr<std::string> Authority::AuthenticateNode(const Caller& caller) {
   const std::string revoked_message =
       absl::StrCat("node certificate ", *serial,
                    " was revoked; attest again with a new join token");
+  // The revoked set is checked on every call, before anything remembered.
   if (s.IsRevoked(*serial)) return absl::PermissionDeniedError(revoked_message);
 
+  std::optional<std::string> known = s.nodes.Find(*serial);
+  if (known.has_value() && *known == caller.spiffe_id) return *std::move(node);
   ROTOR_ASSIGN_OR_RETURN(std::optional<store::CertificateRecord> record,
                          s.store->GetCertificate(*serial));
   if (!record.has_value() || record->kind != store::CertificateKind::kNode ||
@@ -321,6 +330,7 @@ absl::StatusOr<std::string> Authority::AuthenticateNode(const Caller& caller) {
         " is not a node certificate this CA issued; attest with a join token"));
   }
   if (record->revoked) return absl::PermissionDeniedError(revoked_message);
+  s.nodes.Remember(*serial, record->spiffe_id);
   return *std::move(node);
 }
 
@@ -434,12 +444,17 @@ absl::StatusOr<IssuedCertificate> Authority::SignWorkload(
     ROTOR_RETURN_IF_ERROR(s.CheckRate(node));
     ROTOR_ASSIGN_OR_RETURN(pki::ParsedCsr csr, pki::ParsedCsr::Parse(csr_der));
     if (!csr.uris().empty()) call.identity = absl::StrJoin(csr.uris(), ",");
-    ROTOR_ASSIGN_OR_RETURN(std::vector<store::RegistrationEntry> entries,
-                           s.store->MatchEntries(node));
+    EntryMatchCache::Entries entries = s.entries.Find(node);
+    if (entries == nullptr) {
+      const uint64_t generation = s.entries.generation();  // before the read
+      ROTOR_ASSIGN_OR_RETURN(std::vector<store::RegistrationEntry> matched,
+                             s.store->MatchEntries(node));
+      entries = s.entries.Remember(generation, node, std::move(matched));
+    }
     ROTOR_ASSIGN_OR_RETURN(
         WorkloadGrant grant,
-        AuthorizeWorkload(s.config, node, csr.uris(), csr.dns_names(), entries,
-                          ttl));
+        AuthorizeWorkload(s.config, node, csr.uris(), csr.dns_names(),
+                          *entries, ttl));
     const absl::Time now = s.clock->Now();
     ROTOR_ASSIGN_OR_RETURN(
         pki::Certificate cert,
@@ -507,7 +522,9 @@ absl::StatusOr<store::RegistrationEntry> Authority::CreateEntry(
     entry.max_ttl = request.max_ttl;
     entry.created_at = s.clock->Now();
     entry.created_by = caller.spiffe_id;
-    ROTOR_RETURN_IF_ERROR(StoreWriteError(s.store->CreateEntry(entry)));
+    const absl::Status created = s.store->CreateEntry(entry);
+    s.entries.Invalidate();  // after the write, whatever it gave
+    ROTOR_RETURN_IF_ERROR(StoreWriteError(created));
     LogInfo("created entry", {{"entry", entry.id},
                               {"node_glob", entry.node_glob},
                               {"spiffe_id", entry.spiffe_id},
@@ -537,8 +554,10 @@ absl::Status Authority::DeleteEntry(const Caller& caller,
   auto run = [&]() -> absl::Status {
     ROTOR_RETURN_IF_ERROR(AuthorizeAdmin(caller));
     if (id.empty()) return absl::InvalidArgumentError("entry id is empty");
-    ROTOR_RETURN_IF_ERROR(StoreWriteError(
-        s.store->DeleteEntry(id, s.clock->Now(), caller.spiffe_id)));
+    const absl::Status deleted =
+        s.store->DeleteEntry(id, s.clock->Now(), caller.spiffe_id);
+    s.entries.Invalidate();  // after the write, whatever it gave
+    ROTOR_RETURN_IF_ERROR(StoreWriteError(deleted));
     LogInfo("deleted entry", {{"entry", std::string(id)},
                               {"actor", caller.spiffe_id},
                               {"outcome", "ok"}});
@@ -617,6 +636,7 @@ absl::StatusOr<store::CertificateRecord> Authority::RevokeCertificate(
       absl::MutexLock lock(&s.revoked_mu);
       s.revoked.insert(record.serial);
     }
+    s.nodes.Forget(record.serial);
     {
       absl::MutexLock lock(&s.stats_mu);
       ++s.stats.revoked;

@@ -9,7 +9,10 @@
 //                          the result against the profile, holds the keys.
 //   Store  (store/)        keeps records.
 // Authority ties them together, and owns the CRL (ca/crl_publisher.h) and the
-// update hub that WatchUpdates streams read (ca/update_hub.h).
+// update hub that WatchUpdates streams read (ca/update_hub.h). It remembers
+// the node certificate records and entry matches it read from the store
+// (ca/read_cache.h), so it must be the only writer of revocations and
+// entries while it runs; a revoked node is still refused on the next call.
 //
 // Every refusal is a status whose code is the gRPC code the caller gets
 // (docs/design.md): Unauthenticated, PermissionDenied, InvalidArgument,

@@ -547,6 +547,167 @@ TEST_F(AuthorityTest, RevokedNodeIsRefusedEverywhere) {
               IsOk());
 }
 
+// --- What the Authority remembers between calls (ca/read_cache.h) ---
+
+TEST_F(AuthorityTest, SignWorkloadReadsTheNodeAndItsEntriesOnce) {
+  AddEntry("web-*", "spiffe://example.org/web");
+  Caller node = AttestNode("web-1");
+  ASSERT_OK(authority_
+                ->SignWorkload(node, Csr("spiffe://example.org/web"),
+                               std::nullopt)
+                .status());
+  const int gets = store_->get_certificate_calls;
+  const int matches = store_->match_entries_calls;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK(authority_
+                  ->SignWorkload(node, Csr("spiffe://example.org/web"),
+                                 std::nullopt)
+                  .status());
+  }
+  EXPECT_EQ(store_->get_certificate_calls, gets);
+  EXPECT_EQ(store_->match_entries_calls, matches);
+}
+
+TEST_F(AuthorityTest, RevokedNodeIsRefusedAtOnceAfterItWasRemembered) {
+  AddEntry("web-*", "spiffe://example.org/web");
+  Caller node = AttestNode("web-1");
+  Caller other = AttestNode("web-2");
+  for (const Caller& caller : {node, other}) {
+    ASSERT_OK(authority_
+                  ->SignWorkload(caller, Csr("spiffe://example.org/web"),
+                                 std::nullopt)
+                  .status());
+  }
+  ASSERT_OK(authority_->RevokeCertificate(kAdmin, node.serial, "").status());
+  Counts before = Stats();
+  const std::string message =
+      absl::StrCat("node certificate ", node.serial,
+                   " was revoked; attest again with a new join token");
+  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/web"),
+                                       std::nullopt),
+              StatusIs(absl::StatusCode::kPermissionDenied, message));
+  EXPECT_THAT(authority_->RenewNode(node, Csr("spiffe://example.org/x")),
+              StatusIs(absl::StatusCode::kPermissionDenied, message));
+  EXPECT_THAT(authority_->AuthenticateNode(node),
+              StatusIs(absl::StatusCode::kPermissionDenied, message));
+  EXPECT_EQ(Stats(), before);
+  // The other node, remembered too, is not affected.
+  EXPECT_THAT(authority_->SignWorkload(other, Csr("spiffe://example.org/web"),
+                                       std::nullopt),
+              IsOk());
+}
+
+TEST_F(AuthorityTest, RememberedNodeIsStillCheckedAgainstTheCallersIdentity) {
+  AddEntry("*", "spiffe://example.org/web");
+  Caller web = AttestNode("web-1");
+  ASSERT_OK(authority_->AuthenticateNode(web).status());
+  // The serial of web-1's certificate presented with another node's name.
+  Caller spoof{"spiffe://example.org/rotor/node/db-1", web.serial, web.peer};
+  Counts before = Stats();
+  EXPECT_THAT(authority_->SignWorkload(spoof, Csr("spiffe://example.org/web"),
+                                       std::nullopt),
+              StatusIs(absl::StatusCode::kUnauthenticated,
+                       absl::StrCat("client certificate ", web.serial,
+                                    " is not a node certificate this CA "
+                                    "issued; attest with a join token")));
+  EXPECT_EQ(Stats(), before);
+}
+
+TEST_F(AuthorityTest, DeletedEntryIsNotGrantedAfterItWasRemembered) {
+  ASSERT_OK_AND_ASSIGN(
+      store::RegistrationEntry entry,
+      authority_->CreateEntry(
+          kAdmin, EntryRequest{"web-*", "spiffe://example.org/web", {}, {}}));
+  Caller node = AttestNode("web-1");
+  ASSERT_OK(authority_
+                ->SignWorkload(node, Csr("spiffe://example.org/web"),
+                               std::nullopt)
+                .status());
+  ASSERT_OK(authority_->DeleteEntry(kAdmin, entry.id));
+  Counts before = Stats();
+  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/web"),
+                                       std::nullopt),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       "node web-1 is not allowed spiffe://example.org/web: "
+                       "no entry grants it"));
+  EXPECT_EQ(Stats(), before);
+}
+
+TEST_F(AuthorityTest, CreatedEntryIsGrantedAfterTheNodesEntriesWereRemembered) {
+  AddEntry("web-*", "spiffe://example.org/web");
+  Caller node = AttestNode("web-1");
+  ASSERT_OK(authority_
+                ->SignWorkload(node, Csr("spiffe://example.org/web"),
+                               std::nullopt)
+                .status());
+  Counts before = Stats();
+  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/api"),
+                                       std::nullopt),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       "node web-1 is not allowed spiffe://example.org/api: "
+                       "no entry grants it"));
+  EXPECT_EQ(Stats(), before);
+  AddEntry("web-1", "spiffe://example.org/api");
+  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/api"),
+                                       std::nullopt),
+              IsOk());
+}
+
+TEST_F(AuthorityTest, EntriesReadWhileOneWasDeletedAreNotRemembered) {
+  ASSERT_OK_AND_ASSIGN(
+      store::RegistrationEntry entry,
+      authority_->CreateEntry(
+          kAdmin, EntryRequest{"web-*", "spiffe://example.org/web", {}, {}}));
+  Caller node = AttestNode("web-1");
+  // The entry is deleted after this SignWorkload read the entries and
+  // before it finished: that call may still use what it read, no later one.
+  store_->after_match = [&] {
+    store_->after_match = nullptr;
+    ASSERT_OK(authority_->DeleteEntry(kAdmin, entry.id));
+  };
+  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/web"),
+                                       std::nullopt),
+              IsOk());
+  Counts before = Stats();
+  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/web"),
+                                       std::nullopt),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       "node web-1 is not allowed spiffe://example.org/web: "
+                       "no entry grants it"));
+  EXPECT_EQ(Stats(), before);
+}
+
+TEST_F(AuthorityTest, FailedEntryDeletionChangesNoGrant) {
+  ASSERT_OK_AND_ASSIGN(
+      store::RegistrationEntry entry,
+      authority_->CreateEntry(
+          kAdmin, EntryRequest{"web-*", "spiffe://example.org/web", {}, {}}));
+  Caller node = AttestNode("web-1");
+  ASSERT_OK(authority_
+                ->SignWorkload(node, Csr("spiffe://example.org/web"),
+                               std::nullopt)
+                .status());
+  store_->fail_entries = true;
+  Counts before = Stats();
+  EXPECT_THAT(authority_->DeleteEntry(kAdmin, entry.id),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       "store is not writable (injected fault)"));
+  EXPECT_THAT(authority_->CreateEntry(
+                  kAdmin, EntryRequest{"web-*", "spiffe://example.org/api",
+                                       {}, {}}),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       "store is not writable (injected fault)"));
+  EXPECT_EQ(Stats(), before);
+  store_->fail_entries = false;
+  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/web"),
+                                       std::nullopt),
+              IsOk());
+  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/api"),
+                                       std::nullopt),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("no entry grants it")));
+}
+
 TEST_F(AuthorityTest, RevocationSurvivesARestart) {
   Caller node = AttestNode("web-1");
   ASSERT_OK(authority_->RevokeCertificate(kAdmin, node.serial, "").status());

@@ -22,13 +22,22 @@ class FaultStore final : public store::CertificateStore {
   std::atomic<bool> fail_put{false};
   std::atomic<bool> fail_crl_number{false};
   std::atomic<bool> fail_purge{false};
-  // How many times ListRevoked was called.
+  // While set, CreateEntry and DeleteEntry fail with Unavailable and do
+  // nothing.
+  std::atomic<bool> fail_entries{false};
+  // How many times ListRevoked, GetCertificate and MatchEntries were called.
   std::atomic<int> list_revoked_calls{0};
+  std::atomic<int> get_certificate_calls{0};
+  std::atomic<int> match_entries_calls{0};
   // While set, PutCertificate fails as a full store does (ResourceExhausted).
   std::atomic<bool> full{false};
   // Runs at the start of ConsumeJoinToken (to act while an Attest is in
   // flight). Set before use; not synchronised.
   std::function<void()> before_consume;
+  // Runs after MatchEntries has read the store, before it returns (to change
+  // the entries while a SignWorkload is in flight). Set before use; not
+  // synchronised.
+  std::function<void()> after_match;
 
   static absl::Status Down() {
     return absl::UnavailableError("store is not writable (injected fault)");
@@ -44,6 +53,7 @@ class FaultStore final : public store::CertificateStore {
   }
   absl::StatusOr<std::optional<store::CertificateRecord>> GetCertificate(
       absl::string_view serial) override {
+    ++get_certificate_calls;
     return inner_->GetCertificate(serial);
   }
   absl::StatusOr<store::CertificatePage> ListCertificates(
@@ -84,6 +94,7 @@ class FaultStore final : public store::CertificateStore {
     return inner_->PurgeExpiredJoinTokens(expired_before, time, actor);
   }
   absl::Status CreateEntry(const store::RegistrationEntry& entry) override {
+    if (fail_entries) return Down();
     return inner_->CreateEntry(entry);
   }
   absl::StatusOr<std::vector<store::RegistrationEntry>> ListEntries()
@@ -92,11 +103,16 @@ class FaultStore final : public store::CertificateStore {
   }
   absl::Status DeleteEntry(absl::string_view id, absl::Time time,
                            absl::string_view actor) override {
+    if (fail_entries) return Down();
     return inner_->DeleteEntry(id, time, actor);
   }
   absl::StatusOr<std::vector<store::RegistrationEntry>> MatchEntries(
       absl::string_view node_name) override {
-    return inner_->MatchEntries(node_name);
+    ++match_entries_calls;
+    absl::StatusOr<std::vector<store::RegistrationEntry>> entries =
+        inner_->MatchEntries(node_name);
+    if (after_match) after_match();
+    return entries;
   }
   absl::StatusOr<uint64_t> AppendAudit(
       const store::AuditRecord& record) override {
