@@ -85,10 +85,44 @@ absl::StatusOr<std::string> EncodeSpki(const RawSpki* spki) {
   return out;
 }
 
+// The domain parameters of the named curve `group` (a short name), as a key
+// without a point, or null if OpenSSL does not know the curve.
+EVP_PKEY* MakeCurveParameters(const char* group) {
+  SslPtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                       const_cast<char*>(group), 0),
+      OSSL_PARAM_construct_end()};
+  EVP_PKEY* key = nullptr;
+  if (ctx == nullptr || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_KEY_PARAMETERS, params) !=
+          1) {
+    return nullptr;
+  }
+  return key;
+}
+
+// The parameters of the curves rotor accepts (P-256, P-384), made once and
+// never freed; null for any other curve. Building a group from its name
+// (EC_GROUP_new_by_curve_name) cost about as much as the rest of the CSR's
+// parse; copying a built one into each key (EVP_PKEY_dup) is a fraction
+// of that.
+EVP_PKEY* CurveParameters(int curve) {
+  static EVP_PKEY* const p256 = MakeCurveParameters(SN_X9_62_prime256v1);
+  static EVP_PKEY* const p384 = MakeCurveParameters(SN_secp384r1);
+  switch (curve) {
+    case NID_X9_62_prime256v1:
+      return p256;
+    case NID_secp384r1:
+      return p384;
+  }
+  return nullptr;
+}
+
 // The key of a SubjectPublicKeyInfo, or null if it cannot be decoded. A
-// named-curve EC key and an Ed25519 key are built from their parts
-// (EVP_PKEY_fromdata checks that the point lies on the curve, as decoding
-// does); any other key goes through OpenSSL's decoders (d2i_PUBKEY).
+// named-curve EC key and an Ed25519 key are built from their parts (setting
+// an EC point checks that it lies on the curve, as decoding does); any other
+// key goes through OpenSSL's decoders (d2i_PUBKEY).
 SslPtr<EVP_PKEY> PublicKeyOf(const RawSpki& spki, absl::string_view der) {
   const int nid = OBJ_obj2nid(spki.algorithm->algorithm);
   const ASN1_TYPE* parameter = spki.algorithm->parameter;
@@ -98,6 +132,15 @@ SslPtr<EVP_PKEY> PublicKeyOf(const RawSpki& spki, absl::string_view der) {
   if (nid == NID_X9_62_id_ecPublicKey && parameter != nullptr &&
       parameter->type == V_ASN1_OBJECT && whole_bytes && bits->length > 0) {
     const int curve = OBJ_obj2nid(parameter->value.object);
+    if (EVP_PKEY* parameters = CurveParameters(curve); parameters != nullptr) {
+      SslPtr<EVP_PKEY> key(EVP_PKEY_dup(parameters));
+      if (key == nullptr ||
+          EVP_PKEY_set1_encoded_public_key(
+              key.get(), bits->data, static_cast<size_t>(bits->length)) != 1) {
+        return nullptr;
+      }
+      return key;
+    }
     const char* group = curve == NID_undef ? nullptr : OBJ_nid2sn(curve);
     if (group != nullptr) {
       SslPtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));

@@ -5,9 +5,11 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -329,6 +331,41 @@ TEST(CsrTest, RefusesEcPointNotOnTheCurve) {
   EXPECT_THAT(ParsedCsr::Parse(der),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("CSR public key cannot be decoded")));
+}
+
+TEST(CsrTest, RefusesP384PointNotOnTheCurve) {
+  const PrivateKey& key = TestKey(KeyType::kEcP384);
+  ASSERT_OK_AND_ASSIGN(std::string der, BuildCsr(key, kSpiffeId, {}));
+  ASSERT_OK_AND_ASSIGN(std::string spki, key.PublicKeyDer());
+  const std::string point = spki.substr(spki.size() - 97);
+  const size_t at = der.find(point);
+  ASSERT_NE(at, std::string::npos);
+  der[at + 96] = static_cast<char>(der[at + 96] ^ 0x01);
+  EXPECT_THAT(ParsedCsr::Parse(der),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("CSR public key cannot be decoded")));
+}
+
+TEST(CsrTest, ParsesEcKeysOfEachCurveOnManyThreads) {
+  // The curves' parameters are made once and shared by every parse.
+  std::vector<std::string> csrs;
+  for (KeyType type : {KeyType::kEcP256, KeyType::kEcP384}) {
+    ASSERT_OK_AND_ASSIGN(std::string der, BuildCsr(TestKey(type), kSpiffeId, {}));
+    csrs.push_back(der);
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> parsed{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        for (const std::string& der : csrs) {
+          if (ParsedCsr::Parse(der).ok()) ++parsed;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(parsed, 4 * 20 * 2);
 }
 
 TEST(CsrTest, RefusesDsaKey) {
