@@ -597,6 +597,26 @@ TEST_F(AuthorityTest, RevokedNodeIsRefusedAtOnceAfterItWasRemembered) {
               IsOk());
 }
 
+TEST_F(AuthorityTest, NodeRevokedWhileItsRecordWasReadIsRefusedNext) {
+  AddEntry("web-*", "spiffe://example.org/web");
+  Caller node = AttestNode("web-1");
+  // The revocation lands after this call read the (unrevoked) record and
+  // before it finished: that call may still pass, no later one.
+  store_->after_get_certificate = [&] {
+    store_->after_get_certificate = nullptr;
+    ASSERT_OK(authority_->RevokeCertificate(kAdmin, node.serial, "").status());
+  };
+  EXPECT_THAT(authority_->AuthenticateNode(node), IsOk());
+  Counts before = Stats();
+  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/web"),
+                                       std::nullopt),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       absl::StrCat("node certificate ", node.serial,
+                                    " was revoked; attest again with a new "
+                                    "join token")));
+  EXPECT_EQ(Stats(), before);
+}
+
 TEST_F(AuthorityTest, RememberedNodeIsStillCheckedAgainstTheCallersIdentity) {
   AddEntry("*", "spiffe://example.org/web");
   Caller web = AttestNode("web-1");

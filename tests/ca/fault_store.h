@@ -38,6 +38,10 @@ class FaultStore final : public store::CertificateStore {
   // the entries while a SignWorkload is in flight). Set before use; not
   // synchronised.
   std::function<void()> after_match;
+  // Runs after GetCertificate has read the store, before it returns (to
+  // revoke while a call is reading its caller's record). Set before use;
+  // not synchronised.
+  std::function<void()> after_get_certificate;
 
   static absl::Status Down() {
     return absl::UnavailableError("store is not writable (injected fault)");
@@ -54,7 +58,10 @@ class FaultStore final : public store::CertificateStore {
   absl::StatusOr<std::optional<store::CertificateRecord>> GetCertificate(
       absl::string_view serial) override {
     ++get_certificate_calls;
-    return inner_->GetCertificate(serial);
+    absl::StatusOr<std::optional<store::CertificateRecord>> record =
+        inner_->GetCertificate(serial);
+    if (after_get_certificate) after_get_certificate();
+    return record;
   }
   absl::StatusOr<store::CertificatePage> ListCertificates(
       const store::CertificateFilter& filter, absl::string_view cursor,
