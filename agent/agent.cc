@@ -680,9 +680,12 @@ void Agent::QueueHook(const Managed& m, const std::string& reason) {
   if (threads_running_) {
     absl::MutexLock lock(&mu_);
     // A job for the same certificate that has not started yet covers this
-    // change too.
+    // change too (a rewrite does not hide the new certificate it waits to
+    // report).
     for (HookJob& queued : hooks_) {
       if (queued.context.name == job.context.name) {
+        job.context =
+            CoalesceHookContexts(queued.context, std::move(job.context));
         queued = std::move(job);
         return;
       }

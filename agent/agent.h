@@ -19,8 +19,10 @@
 //    rewrites bundle.pem / crl.pem of every certificate. A new stream counts
 //    as the CA answering again: renewals that failed during the outage are
 //    retried at once.
-//  - on_rotate hooks run on their own thread after each change of a set;
-//    a failure is logged and counted, never blocks rotation.
+//  - on_rotate hooks run on their own thread after each change of a set
+//    (changes made while a set's run waits to start share one run:
+//    CoalesceHookContexts); a failure is logged and counted, never blocks
+//    rotation.
 //  - One log line per rotation: name, old and new serial, expiry.
 //  - Between events the loop sleeps on a condition variable until the next
 //    deadline (no polling).

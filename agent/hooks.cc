@@ -188,6 +188,16 @@ absl::Status SendSignalFromPidFile(const std::string& pid_file,
   return absl::OkStatus();
 }
 
+HookContext CoalesceHookContexts(const HookContext& pending, HookContext next) {
+  const auto is_rewrite = [](absl::string_view reason) {
+    return reason == "bundle" || reason == "crl" || reason == "config";
+  };
+  if (is_rewrite(next.reason) && !is_rewrite(pending.reason)) {
+    next.reason = pending.reason;
+  }
+  return next;
+}
+
 absl::Status RunHook(const HookConfig& hook, const HookContext& context,
                      std::string* output) {
   if (!hook.signal_name.empty()) {

@@ -59,9 +59,18 @@ struct HookContext {
   std::string name;
   std::string dir;
   std::string serial;
-  // "issued", "renewed", "revoked", "bundle", "crl".
+  // A new certificate: "issued", "renewed", "revoked"; the same one
+  // rewritten: "bundle", "crl", "config".
   std::string reason;
 };
+
+// One hook run may cover several changes of a set: a run that has not
+// started yet is replaced by the newest change's. The context that run
+// reports is `next`, except that a rewrite of the same files ("bundle",
+// "crl", "config") keeps the reason of a new certificate not reported yet
+// ("issued", "renewed", "revoked"): a workload is never told only "crl"
+// about a certificate it has not been told of.
+HookContext CoalesceHookContexts(const HookContext& pending, HookContext next);
 
 // Runs `hook` (nothing if empty). OK if the program exited 0 or the signal
 // was sent; otherwise an error whose message says what happened, including

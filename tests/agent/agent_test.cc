@@ -6,10 +6,14 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "agent/atomic_writer.h"
 #include "agent/ca_client.h"
 #include "agent/config.h"
@@ -22,6 +26,7 @@
 #include "pki/csr.h"
 #include "pki/key.h"
 #include "tests/testing/fakes.h"
+#include "tests/testing/process.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_ca.h"
@@ -464,6 +469,98 @@ TEST_F(AgentTest, CrlListingAHeldCertificateRekeysItAndRewritesEveryCrl) {
   EXPECT_NE(File("api", "crl.pem"), api_crl);
   EXPECT_EQ(File("api", "crl.pem"), File("web", "crl.pem"));
   EXPECT_THAT(hooks_, ::testing::UnorderedElementsAre("web:revoked", "api:crl"));
+}
+
+// With the loop and hook threads running (Agent::Run): a revocation re-keys
+// while the set's previous hook run is still going, and a newer CRL then
+// rewrites the files before the hook thread has started the re-key's run.
+// The one run that covers both changes reports the new certificate as
+// "revoked", not as a mere "crl" rewrite.
+TEST_F(AgentTest, OneHookRunForAReKeyAndALaterCrlRewriteReportsTheReKey) {
+  config_.certificates = {Cert("web", {"web.internal"})};
+  absl::Mutex mu;
+  std::vector<std::string> runs;  // "serial:reason", guarded by mu
+  absl::Notification first_run_started;
+  absl::Notification release_first_run;
+  AgentEnv env;
+  env.ca = fake_ca_.get();
+  env.fs = RealFilesystem();
+  env.clock = &clock_;
+  env.random = &random_;
+  env.run_hook = [&](const HookConfig&, const HookContext& context,
+                     std::string*) {
+    bool first = false;
+    {
+      absl::MutexLock lock(&mu);
+      runs.push_back(absl::StrCat(context.serial, ":", context.reason));
+      first = runs.size() == 1;
+    }
+    if (first) {
+      first_run_started.Notify();
+      release_first_run.WaitForNotification();
+    }
+    return absl::OkStatus();
+  };
+  Agent agent(config_, env);
+  std::thread loop([&agent] { EXPECT_OK(agent.Run()); });
+  absl::Cleanup stop = [&] {
+    if (!release_first_run.HasBeenNotified()) release_first_run.Notify();
+    agent.Stop();
+    loop.join();
+  };
+  const auto disk_serial = [&agent] {
+    const AgentStatus status = agent.Status();
+    return status.certificates.empty() ? std::string()
+                                       : status.certificates.front().serial;
+  };
+
+  // The first issuance's hook run starts and holds the hook thread.
+  ASSERT_TRUE(
+      first_run_started.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  const std::string first = Serial("web");
+  ASSERT_FALSE(first.empty());
+  ASSERT_TRUE(::rotor::testing::WaitFor([&] { return disk_serial() == first; },
+                                        absl::Seconds(30)));
+
+  // Revoked: the agent re-keys and queues the run that reports it.
+  fake_ca_->Revoke(first);
+  rotor::v1::Update revoked;
+  revoked.mutable_revoked()->set_serial(first);
+  agent.OnUpdate(revoked);
+  std::string rekeyed;
+  ASSERT_TRUE(::rotor::testing::WaitFor(
+      [&] {
+        rekeyed = disk_serial();
+        return !rekeyed.empty() && rekeyed != first;
+      },
+      absl::Seconds(30)));
+
+  // A newer CRL than the one the re-key came with: the files are rewritten,
+  // and the queued run now covers that too. The loop's pass that handles it
+  // is the first at the advanced clock (its status carries that time).
+  fake_ca_->Revoke("0a");
+  rotor::v1::Update crl;
+  ASSERT_OK_AND_ASSIGN(*crl.mutable_crl(), fake_ca_->Crl());
+  clock_.Advance(absl::Seconds(1));
+  const absl::Time crl_pass = clock_.Now();
+  agent.OnUpdate(crl);
+  ASSERT_TRUE(::rotor::testing::WaitFor(
+      [&] { return agent.Status().updated_at >= crl_pass; },
+      absl::Seconds(30)));
+  ASSERT_OK_AND_ASSIGN(std::string crl_pem, pki::CrlDerToPem(crl.crl().der(0)));
+  EXPECT_EQ(File("web", "crl.pem"), crl_pem);
+
+  release_first_run.Notify();
+  ASSERT_TRUE(::rotor::testing::WaitFor(
+      [&] {
+        absl::MutexLock lock(&mu);
+        return runs.size() >= 2;
+      },
+      absl::Seconds(30)));
+  std::move(stop).Invoke();
+  absl::MutexLock lock(&mu);
+  EXPECT_THAT(runs, ElementsAre(absl::StrCat(first, ":issued"),
+                                absl::StrCat(rekeyed, ":revoked")));
 }
 
 TEST_F(AgentTest, BundleChangeRewritesEveryBundle) {

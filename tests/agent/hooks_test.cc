@@ -36,6 +36,40 @@ TEST(ParseSignalNameTest, AcceptsNamesWithOrWithoutSig) {
                        HasSubstr("unknown signal \"FOO\"; use one of HUP")));
 }
 
+HookContext Context(absl::string_view serial, absl::string_view reason) {
+  return HookContext{.name = "web",
+                     .dir = "/run/web",
+                     .serial = std::string(serial),
+                     .reason = std::string(reason)};
+}
+
+TEST(CoalesceHookContextsTest, ARewriteKeepsTheReasonOfTheNewCertificate) {
+  for (const char* rotation : {"issued", "renewed", "revoked"}) {
+    for (const char* rewrite : {"bundle", "crl", "config"}) {
+      SCOPED_TRACE(absl::StrCat(rotation, " then ", rewrite));
+      const HookContext run =
+          CoalesceHookContexts(Context("1a", rotation), Context("1a", rewrite));
+      EXPECT_EQ(run.serial, "1a");
+      EXPECT_EQ(run.reason, rotation);
+    }
+  }
+}
+
+TEST(CoalesceHookContextsTest, OtherwiseTheNewestChangeIsReported) {
+  // A newer certificate: its own reason.
+  HookContext run =
+      CoalesceHookContexts(Context("1a", "revoked"), Context("2b", "renewed"));
+  EXPECT_EQ(run.serial, "2b");
+  EXPECT_EQ(run.reason, "renewed");
+  // A rewrite, then a new certificate.
+  run = CoalesceHookContexts(Context("1a", "crl"), Context("2b", "revoked"));
+  EXPECT_EQ(run.serial, "2b");
+  EXPECT_EQ(run.reason, "revoked");
+  // Two rewrites: the later.
+  run = CoalesceHookContexts(Context("1a", "crl"), Context("1a", "bundle"));
+  EXPECT_EQ(run.reason, "bundle");
+}
+
 TEST(RunHookTest, ExecRunsWithoutAShellAndPassesTheRotation) {
   TempDir tmp;
   const std::string out = tmp.Path("out");
