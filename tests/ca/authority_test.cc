@@ -98,6 +98,14 @@ struct Counts : store::StoreStats {
   }
 };
 
+// The refusal of `spiffe_id` to `node` when no entry grants it.
+::testing::Matcher<absl::Status> NoEntryGrants(const std::string& node,
+                                               const std::string& spiffe_id) {
+  return StatusIs(absl::StatusCode::kPermissionDenied,
+                  absl::StrCat("node ", node, " is not allowed ", spiffe_id,
+                               ": no entry grants it"));
+}
+
 class AuthorityTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -152,6 +160,20 @@ class AuthorityTest : public ::testing::Test {
     absl::StatusOr<uint64_t> removed = authority_->PurgeExpiredJoinTokens();
     EXPECT_THAT(removed, IsOk());
     return removed.value_or(UINT64_MAX);
+  }
+
+  // SignWorkload of `spiffe_id` as `node`, with the default TTL.
+  absl::Status Sign(const Caller& node, const std::string& spiffe_id) {
+    return authority_->SignWorkload(node, Csr(spiffe_id), std::nullopt)
+        .status();
+  }
+
+  // Creates the entry web-* -> spiffe://example.org/web; its id.
+  std::string CreateWebEntry() {
+    absl::StatusOr<store::RegistrationEntry> entry = authority_->CreateEntry(
+        kAdmin, EntryRequest{"web-*", "spiffe://example.org/web", {}, {}});
+    EXPECT_THAT(entry, IsOk());
+    return entry.ok() ? entry->id : "";
   }
 
   void AddEntry(const std::string& glob, const std::string& spiffe_id,
@@ -634,82 +656,51 @@ TEST_F(AuthorityTest, RememberedNodeIsStillCheckedAgainstTheCallersIdentity) {
 }
 
 TEST_F(AuthorityTest, DeletedEntryIsNotGrantedAfterItWasRemembered) {
-  ASSERT_OK_AND_ASSIGN(
-      store::RegistrationEntry entry,
-      authority_->CreateEntry(
-          kAdmin, EntryRequest{"web-*", "spiffe://example.org/web", {}, {}}));
+  const std::string entry = CreateWebEntry();
   Caller node = AttestNode("web-1");
-  ASSERT_OK(authority_
-                ->SignWorkload(node, Csr("spiffe://example.org/web"),
-                               std::nullopt)
-                .status());
-  ASSERT_OK(authority_->DeleteEntry(kAdmin, entry.id));
+  ASSERT_OK(Sign(node, "spiffe://example.org/web"));
+  ASSERT_OK(authority_->DeleteEntry(kAdmin, entry));
   Counts before = Stats();
-  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/web"),
-                                       std::nullopt),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       "node web-1 is not allowed spiffe://example.org/web: "
-                       "no entry grants it"));
+  EXPECT_THAT(Sign(node, "spiffe://example.org/web"),
+              NoEntryGrants("web-1", "spiffe://example.org/web"));
   EXPECT_EQ(Stats(), before);
 }
 
 TEST_F(AuthorityTest, CreatedEntryIsGrantedAfterTheNodesEntriesWereRemembered) {
   AddEntry("web-*", "spiffe://example.org/web");
   Caller node = AttestNode("web-1");
-  ASSERT_OK(authority_
-                ->SignWorkload(node, Csr("spiffe://example.org/web"),
-                               std::nullopt)
-                .status());
+  ASSERT_OK(Sign(node, "spiffe://example.org/web"));
   Counts before = Stats();
-  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/api"),
-                                       std::nullopt),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       "node web-1 is not allowed spiffe://example.org/api: "
-                       "no entry grants it"));
+  EXPECT_THAT(Sign(node, "spiffe://example.org/api"),
+              NoEntryGrants("web-1", "spiffe://example.org/api"));
   EXPECT_EQ(Stats(), before);
   AddEntry("web-1", "spiffe://example.org/api");
-  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/api"),
-                                       std::nullopt),
-              IsOk());
+  EXPECT_OK(Sign(node, "spiffe://example.org/api"));
 }
 
 TEST_F(AuthorityTest, EntriesReadWhileOneWasDeletedAreNotRemembered) {
-  ASSERT_OK_AND_ASSIGN(
-      store::RegistrationEntry entry,
-      authority_->CreateEntry(
-          kAdmin, EntryRequest{"web-*", "spiffe://example.org/web", {}, {}}));
+  const std::string entry = CreateWebEntry();
   Caller node = AttestNode("web-1");
   // The entry is deleted after this SignWorkload read the entries and
   // before it finished: that call may still use what it read, no later one.
   store_->after_match = [&] {
     store_->after_match = nullptr;
-    ASSERT_OK(authority_->DeleteEntry(kAdmin, entry.id));
+    ASSERT_OK(authority_->DeleteEntry(kAdmin, entry));
   };
-  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/web"),
-                                       std::nullopt),
-              IsOk());
+  EXPECT_OK(Sign(node, "spiffe://example.org/web"));
   Counts before = Stats();
-  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/web"),
-                                       std::nullopt),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       "node web-1 is not allowed spiffe://example.org/web: "
-                       "no entry grants it"));
+  EXPECT_THAT(Sign(node, "spiffe://example.org/web"),
+              NoEntryGrants("web-1", "spiffe://example.org/web"));
   EXPECT_EQ(Stats(), before);
 }
 
 TEST_F(AuthorityTest, FailedEntryDeletionChangesNoGrant) {
-  ASSERT_OK_AND_ASSIGN(
-      store::RegistrationEntry entry,
-      authority_->CreateEntry(
-          kAdmin, EntryRequest{"web-*", "spiffe://example.org/web", {}, {}}));
+  const std::string entry = CreateWebEntry();
   Caller node = AttestNode("web-1");
-  ASSERT_OK(authority_
-                ->SignWorkload(node, Csr("spiffe://example.org/web"),
-                               std::nullopt)
-                .status());
+  ASSERT_OK(Sign(node, "spiffe://example.org/web"));
   store_->fail_entries = true;
   Counts before = Stats();
-  EXPECT_THAT(authority_->DeleteEntry(kAdmin, entry.id),
+  EXPECT_THAT(authority_->DeleteEntry(kAdmin, entry),
               StatusIs(absl::StatusCode::kUnavailable,
                        "store is not writable (injected fault)"));
   EXPECT_THAT(authority_->CreateEntry(
@@ -719,13 +710,9 @@ TEST_F(AuthorityTest, FailedEntryDeletionChangesNoGrant) {
                        "store is not writable (injected fault)"));
   EXPECT_EQ(Stats(), before);
   store_->fail_entries = false;
-  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/web"),
-                                       std::nullopt),
-              IsOk());
-  EXPECT_THAT(authority_->SignWorkload(node, Csr("spiffe://example.org/api"),
-                                       std::nullopt),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("no entry grants it")));
+  EXPECT_OK(Sign(node, "spiffe://example.org/web"));
+  EXPECT_THAT(Sign(node, "spiffe://example.org/api"),
+              NoEntryGrants("web-1", "spiffe://example.org/api"));
 }
 
 TEST_F(AuthorityTest, RevocationSurvivesARestart) {
