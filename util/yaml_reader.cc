@@ -99,12 +99,23 @@ absl::Status YamlReader::Map(
     return Error(node, where.empty() ? "config" : where,
                  "expected a mapping of key: value");
   }
+  // YAML parsers keep either of two equal keys; a config that says two
+  // things is refused instead. key -> the line it is first on.
+  std::map<std::string, int> seen;
   for (const auto& entry : node) {
     if (!entry.first.IsScalar()) {
       return Error(entry.first, where.empty() ? "config" : where,
                    "keys must be plain names");
     }
     const std::string& key = entry.first.Scalar();
+    const int line = entry.first.Mark().line + 1;
+    if (auto [first, inserted] = seen.emplace(key, line); !inserted) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source_, " line ", line, ": key \"", key, "\"",
+          where.empty() ? "" : absl::StrCat(" in ", where),
+          " is given twice (first on line ", first->second,
+          "); keep one"));
+    }
     auto it = handlers.find(key);
     if (it == handlers.end()) {
       std::vector<std::string> known;

@@ -105,6 +105,20 @@ TEST(AgentConfigTest, RefusesUnknownTopLevelKeyWithItsLine) {
                        HasSubstr("a.yaml line 5: unknown key \"renew_att\"")));
 }
 
+// Found by the config fuzzer: a second "certificates:" added its list to the
+// first, so two certificates had one name and one folder.
+TEST(AgentConfigTest, RefusesAKeyGivenTwice) {
+  const std::string certificates =
+      "certificates:\n"
+      "  - name: web\n"
+      "    spiffe_id: spiffe://e.org/web\n"
+      "    dir: /tmp/x\n";
+  EXPECT_THAT(ParseAgentConfig(Minimal(certificates + certificates)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "agent.yaml line 9: key \"certificates\" is given twice "
+                       "(first on line 5); keep one"));
+}
+
 TEST(AgentConfigTest, RefusesUnknownCertificateKeyWithItsLine) {
   EXPECT_THAT(ParseAgentConfig(Minimal("certificates:\n"
                                        "  - name: web\n"

@@ -52,6 +52,25 @@ TEST(YamlReaderTest, UnknownKeyNamesItsLineWhereAndTheKnownKeys) {
                                  "limits; known keys: burst, rate"));
 }
 
+TEST(YamlReaderTest, AKeyGivenTwiceIsRefusedNamingBothLines) {
+  const YamlReader r("agent.yaml");
+  int calls = 0;
+  const YamlReader::Handler count = [&](const YAML::Node&) {
+    ++calls;
+    return absl::OkStatus();
+  };
+  EXPECT_THAT(r.Map(YAML::Load("a: 1\nb: 2\na: 3\n"), "", {{"a", count}, {"b", count}}),
+              StatusIs(kInvalid, "agent.yaml line 3: key \"a\" is given twice "
+                                 "(first on line 1); keep one"));
+  const YamlReader::Handler limits = [&](const YAML::Node& n) {
+    return r.Map(n, "limits", {{"burst", count}});
+  };
+  EXPECT_THAT(r.Map(YAML::Load("limits:\n  burst: 1\n  burst: 2\n"), "",
+                    {{"limits", limits}}),
+              StatusIs(kInvalid, "agent.yaml line 3: key \"burst\" in limits is "
+                                 "given twice (first on line 2); keep one"));
+}
+
 TEST(YamlReaderTest, RefusesBadValuesNamingLineAndKeyAndKeepsTheOldValue) {
   const YamlReader r("agent.yaml");
   absl::Duration ttl = absl::Hours(1);
