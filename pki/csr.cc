@@ -120,9 +120,9 @@ EVP_PKEY* CurveParameters(int curve) {
 }
 
 // The key of a SubjectPublicKeyInfo, or null if it cannot be decoded. A
-// named-curve EC key and an Ed25519 key are built from their parts (setting
+// P-256 or P-384 key and an Ed25519 key are built from their parts (setting
 // an EC point checks that it lies on the curve, as decoding does); any other
-// key goes through OpenSSL's decoders (d2i_PUBKEY).
+// key, other curves included, goes through OpenSSL's decoders (d2i_PUBKEY).
 SslPtr<EVP_PKEY> PublicKeyOf(const RawSpki& spki, absl::string_view der) {
   const int nid = OBJ_obj2nid(spki.algorithm->algorithm);
   const ASN1_TYPE* parameter = spki.algorithm->parameter;
@@ -140,24 +140,6 @@ SslPtr<EVP_PKEY> PublicKeyOf(const RawSpki& spki, absl::string_view der) {
         return nullptr;
       }
       return key;
-    }
-    const char* group = curve == NID_undef ? nullptr : OBJ_nid2sn(curve);
-    if (group != nullptr) {
-      SslPtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-      OSSL_PARAM params[] = {
-          OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-                                           const_cast<char*>(group), 0),
-          OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
-                                            bits->data,
-                                            static_cast<size_t>(bits->length)),
-          OSSL_PARAM_construct_end()};
-      EVP_PKEY* key = nullptr;
-      if (ctx == nullptr || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-          EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params) !=
-              1) {
-        return nullptr;
-      }
-      return SslPtr<EVP_PKEY>(key);
     }
   }
   if (nid == NID_ED25519 && parameter == nullptr && whole_bytes) {
